@@ -1,0 +1,1 @@
+//! Downloading and extracting LFW (official site, mirrors, checksums, resume).
