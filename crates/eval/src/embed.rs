@@ -1,0 +1,223 @@
+//! Face embeddings in batches: images are decoded and preprocessed in parallel (rayon) with
+//! arcface-data's [`Preprocess`], run through the backbone in eval mode
+//! (`forward_t(x, false)`), optionally with the flip test of InsightFace's verification.py
+//! (embedding = L2-normalize(f(x) + f(flip(x)))). Progress: an indicatif bar on a terminal,
+//! plain lines on stderr otherwise.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use arcface_data::{images_to_tensor, Preprocess};
+use candle::{Device, Tensor, D};
+use candle_nn::ModuleT;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// How embeddings are computed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EmbedConfig {
+    /// Images per forward pass.
+    pub batch_size: usize,
+    /// Flip test: add the embedding of the horizontally mirrored image (implies normalize).
+    pub flip: bool,
+    /// L2-normalize the output rows.
+    pub normalize: bool,
+    /// Show progress on stderr.
+    pub progress: bool,
+}
+
+impl Default for EmbedConfig {
+    fn default() -> Self {
+        Self { batch_size: 64, flip: true, normalize: true, progress: true }
+    }
+}
+
+/// Divides each row by its L2 norm (rows of zeros stay zero).
+pub fn l2_normalize(x: &Tensor) -> candle::Result<Tensor> {
+    let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+    x.broadcast_div(&norm)
+}
+
+/// Embeds one batch (N x 3 x S x S, normalized pixels) in eval mode, with the flip test and
+/// normalization of `config`.
+pub fn embed_tensor<M: ModuleT>(model: &M, x: &Tensor, config: &EmbedConfig) -> candle::Result<Tensor> {
+    let mut f = model.forward_t(x, false)?;
+    if config.flip {
+        let flipped = x.flip(&[3])?.contiguous()?;
+        f = (f + model.forward_t(&flipped, false)?)?;
+    }
+    if config.flip || config.normalize {
+        f = l2_normalize(&f)?;
+    }
+    Ok(f)
+}
+
+/// Progress on stderr: a bar on a terminal, a line every ~10% otherwise.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    total: usize,
+    done: usize,
+    next_line: usize,
+    label: String,
+    enabled: bool,
+}
+
+impl Progress {
+    /// A progress reporter for `total` items.
+    pub fn new(label: &str, total: usize, enabled: bool) -> Self {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_message(label.to_string());
+            bar
+        });
+        Self { bar, total, done: 0, next_line: 0, label: label.to_string(), enabled }
+    }
+
+    /// Records `n` more finished items.
+    pub fn inc(&mut self, n: usize) {
+        self.done += n;
+        if let Some(bar) = &self.bar {
+            bar.inc(n as u64);
+        } else if self.enabled && self.done >= self.next_line {
+            eprintln!("{}: {}/{}", self.label, self.done, self.total);
+            self.next_line = self.done + (self.total / 10).max(1);
+        }
+    }
+
+    /// Ends the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Source of images to embed.
+pub enum ImageSource<'a> {
+    /// Image files on disk.
+    Paths(&'a [PathBuf]),
+    /// Encoded images in memory (e.g. from a `.bin`), named in errors by index.
+    Encoded(&'a [Vec<u8>]),
+}
+
+impl ImageSource<'_> {
+    fn len(&self) -> usize {
+        match self {
+            ImageSource::Paths(p) => p.len(),
+            ImageSource::Encoded(e) => e.len(),
+        }
+    }
+
+    fn load(&self, i: usize, preprocess: &Preprocess) -> Result<Vec<u8>> {
+        match self {
+            ImageSource::Paths(p) => preprocess.load(&p[i]),
+            ImageSource::Encoded(e) => preprocess.decode(&e[i], &format!("image {i}")),
+        }
+        .map_err(|e| Error::Data(e.to_string()))
+    }
+}
+
+/// Embeds every image of `source` in order; returns an N x D f32 tensor on the CPU.
+pub fn embed_images<M: ModuleT + Sync>(
+    model: &M,
+    source: &ImageSource,
+    preprocess: &Preprocess,
+    device: &Device,
+    config: &EmbedConfig,
+) -> Result<Tensor> {
+    let n = source.len();
+    if n == 0 {
+        return Err(Error::Invalid("no images to embed".into()));
+    }
+    let bs = config.batch_size.max(1);
+    let mut progress = Progress::new("embedding", n, config.progress);
+    let mut out = Vec::with_capacity(n.div_ceil(bs));
+    for start in (0..n).step_by(bs) {
+        let end = (start + bs).min(n);
+        let pixels: Vec<Vec<u8>> =
+            (start..end).into_par_iter().map(|i| source.load(i, preprocess)).collect::<Result<_>>()?;
+        let x = images_to_tensor(&pixels.concat(), end - start, preprocess.size, device)?;
+        out.push(embed_tensor(model, &x, config)?.to_device(&Device::Cpu)?);
+        progress.inc(end - start);
+    }
+    progress.finish();
+    Ok(Tensor::cat(&out, 0)?)
+}
+
+/// Embeds an N x 3 x S x S tensor of already normalized pixels in batches.
+pub fn embed_all<M: ModuleT>(model: &M, x: &Tensor, device: &Device, config: &EmbedConfig) -> Result<Tensor> {
+    let n = x.dim(0)?;
+    let bs = config.batch_size.max(1);
+    let mut progress = Progress::new("embedding", n, config.progress);
+    let mut out = Vec::new();
+    for start in (0..n).step_by(bs) {
+        let len = bs.min(n - start);
+        let batch = x.narrow(0, start, len)?.to_device(device)?;
+        out.push(embed_tensor(model, &batch, config)?.to_device(&Device::Cpu)?);
+        progress.inc(len);
+    }
+    progress.finish();
+    if out.is_empty() {
+        return Err(Error::Invalid("no images to embed".into()));
+    }
+    Ok(Tensor::cat(&out, 0)?)
+}
+
+/// Cosine similarity of rows `a[i]` and `b[i]` of two embedding matrices (any scale).
+pub fn cosine_rows(a: &Tensor, b: &Tensor) -> Result<Vec<f64>> {
+    let a = l2_normalize(a)?;
+    let b = l2_normalize(b)?;
+    let s = (a * b)?.sum(D::Minus1)?.to_vec1::<f32>()?;
+    Ok(s.into_iter().map(f64::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A "model" that flattens the first channel's first row: forward(x)[n] = x[n, 0, 0, :].
+    struct FirstRow;
+    impl ModuleT for FirstRow {
+        fn forward_t(&self, x: &Tensor, _train: bool) -> candle::Result<Tensor> {
+            x.narrow(1, 0, 1)?.narrow(2, 0, 1)?.flatten_from(1)
+        }
+    }
+
+    #[test]
+    fn flip_test_adds_the_mirror_then_normalizes() {
+        // Row [1, 2, 0]: f(x) + f(flip(x)) = [1,2,0] + [0,2,1] = [1,4,1], norm sqrt(18).
+        let x = Tensor::new(&[1f32, 2., 0.], &Device::Cpu).unwrap().reshape((1, 1, 1, 3)).unwrap();
+        let x = x.broadcast_as((1, 3, 3, 3)).unwrap().contiguous().unwrap();
+        let cfg = EmbedConfig { flip: true, progress: false, ..Default::default() };
+        let e = embed_tensor(&FirstRow, &x, &cfg).unwrap().to_vec2::<f32>().unwrap();
+        let r = 18f32.sqrt();
+        for (a, b) in e[0].iter().zip([1. / r, 4. / r, 1. / r]) {
+            assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        let raw = EmbedConfig { flip: false, normalize: false, progress: false, ..Default::default() };
+        assert_eq!(embed_tensor(&FirstRow, &x, &raw).unwrap().to_vec2::<f32>().unwrap(), vec![vec![1., 2., 0.]]);
+    }
+
+    #[test]
+    fn cosine_of_rows() {
+        let a = Tensor::new(&[[3f32, 4.], [1., 0.]], &Device::Cpu).unwrap();
+        let b = Tensor::new(&[[6f32, 8.], [0., 2.]], &Device::Cpu).unwrap();
+        let c = cosine_rows(&a, &b).unwrap();
+        assert!((c[0] - 1.0).abs() < 1e-6 && c[1].abs() < 1e-6);
+    }
+
+    #[test]
+    fn batches_concatenate_in_order() {
+        let x = Tensor::arange(0f32, 2. * 3. * 2. * 2. * 5., &Device::Cpu).unwrap().reshape((10, 3, 2, 2)).unwrap();
+        let cfg = EmbedConfig { batch_size: 3, flip: false, normalize: false, progress: false };
+        let e = embed_all(&FirstRow, &x, &Device::Cpu, &cfg).unwrap();
+        assert_eq!(e.dims(), &[10, 2]);
+        assert_eq!(e.to_vec2::<f32>().unwrap()[9], vec![108., 109.]);
+    }
+}

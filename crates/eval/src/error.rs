@@ -1,0 +1,75 @@
+//! The error type of arcface-eval: every failure a caller can act on, naming the file (and
+//! the line, for text inputs) it came from.
+
+use std::path::PathBuf;
+
+/// Result alias for arcface-eval.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Everything that can go wrong while evaluating, embedding, plotting or reporting.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A text input (TSV, pairs list, metrics.jsonl) is malformed at a given line.
+    #[error("{}:{line}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file is malformed as a whole (bad JSON, corrupt pickle, wrong .npy header).
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The inputs to a metric or a command do not make sense (empty, one class only, ...).
+    #[error("{0}")]
+    Invalid(String),
+    /// A tensor operation failed.
+    #[error("candle: {0}")]
+    Candle(#[from] candle::Error),
+    /// The data crate failed (image decoding, protocol files).
+    #[error("data: {0}")]
+    Data(String),
+    /// The backbone crate failed (weights, config).
+    #[error("backbone: {0}")]
+    Backbone(String),
+    /// Drawing a plot failed.
+    #[error("plot {}: {message}", path.display())]
+    Plot {
+        /// The output file.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the file it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// A whole-file format error.
+    pub fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Format { path: path.into(), message: message.into() }
+    }
+
+    /// A line-level parse error.
+    pub fn parse(path: impl Into<PathBuf>, line: usize, message: impl Into<String>) -> Self {
+        Error::Parse { path: path.into(), line, message: message.into() }
+    }
+}

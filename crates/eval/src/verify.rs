@@ -1,0 +1,102 @@
+//! `verify`: are two face images the same person? Embeds both (flip test), takes their
+//! cosine similarity and compares it with a threshold: an explicit one, or the best global
+//! threshold stored in the run's `eval/eval.json` by [`crate::eval_run`]. The CLI maps
+//! SAME to exit code 0, DIFFERENT to 1 and errors to 2.
+
+use std::path::{Path, PathBuf};
+
+use candle_nn::ModuleT;
+use serde::Serialize;
+
+use crate::embed::{cosine_rows, embed_images, EmbedConfig, ImageSource};
+use crate::error::{Error, Result};
+use crate::run::{load_model, ModelSource};
+
+/// Options of [`verify`].
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The model.
+    pub model: ModelSource,
+    /// First image.
+    pub image_a: PathBuf,
+    /// Second image.
+    pub image_b: PathBuf,
+    /// Cosine threshold; default: the run's `eval/eval.json`.
+    pub threshold: Option<f64>,
+    /// Device name.
+    pub device: String,
+    /// Flip test.
+    pub flip: bool,
+}
+
+/// The decision.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerifyResult {
+    /// Cosine similarity of the two embeddings.
+    pub similarity: f64,
+    /// The threshold used (cosine).
+    pub threshold: f64,
+    /// Where the threshold came from.
+    pub threshold_source: String,
+    /// `similarity > threshold`.
+    pub same: bool,
+}
+
+impl VerifyResult {
+    /// `SAME` or `DIFFERENT`.
+    pub fn verdict(&self) -> &'static str {
+        if self.same {
+            "SAME"
+        } else {
+            "DIFFERENT"
+        }
+    }
+}
+
+/// Reads the decision threshold from an `eval.json`, as a cosine similarity (distance
+/// thresholds d are converted with cos = 1 - d/2, since d = 2 - 2cos for unit vectors).
+pub fn threshold_from_eval_json(path: &Path) -> Result<f64> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))?;
+    let t = v["threshold"].as_f64().ok_or_else(|| Error::format(path, "no numeric `threshold`"))?;
+    Ok(if v["distance"].as_bool() == Some(true) { 1.0 - t / 2.0 } else { t })
+}
+
+/// Compares two images with an already loaded model.
+pub fn compare<M: ModuleT + Sync>(
+    model: &M,
+    preprocess: &arcface_data::Preprocess,
+    device: &candle::Device,
+    a: &Path,
+    b: &Path,
+    flip: bool,
+) -> Result<f64> {
+    let paths = [a.to_path_buf(), b.to_path_buf()];
+    let cfg = EmbedConfig { batch_size: 2, flip, normalize: true, progress: false };
+    let e = embed_images(model, &ImageSource::Paths(&paths), preprocess, device, &cfg)?;
+    Ok(cosine_rows(&e.narrow(0, 0, 1)?, &e.narrow(0, 1, 1)?)?[0])
+}
+
+/// Embeds both images and decides.
+pub fn verify(opts: &VerifyOptions) -> Result<VerifyResult> {
+    let (threshold, threshold_source) = match (opts.threshold, &opts.model) {
+        (Some(t), _) => (t, "explicit".to_string()),
+        (None, ModelSource::Run(dir)) => {
+            let p = dir.join("eval").join("eval.json");
+            if !p.is_file() {
+                return Err(Error::Invalid(format!(
+                    "no threshold: {} does not exist (run eval on the run first, or pass a threshold)",
+                    p.display()
+                )));
+            }
+            (threshold_from_eval_json(&p)?, p.display().to_string())
+        }
+        (None, ModelSource::Weights { .. }) => {
+            return Err(Error::Invalid("no threshold: pass one when verifying with a bare weight file".into()))
+        }
+    };
+    let device = arcface_backbone::select_device(&opts.device)?;
+    let model = load_model(&opts.model, &device)?;
+    let similarity = compare(&model.net, &model.info.preprocess, &device, &opts.image_a, &opts.image_b, opts.flip)?;
+    Ok(VerifyResult { similarity, threshold, threshold_source, same: similarity > threshold })
+}
