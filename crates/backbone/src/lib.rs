@@ -1,1 +1,36 @@
-//! arcface-backbone.
+//! arcface-backbone: InsightFace's IResNet-18/34/50/100 face-embedding backbones in candle,
+//! with their initialisation, strict weight loading (InsightFace `backbone.pth` or our
+//! safetensors, same keys) and parameter/MAC counts.
+//!
+//! Reference: InsightFace `recognition/arcface_torch/backbones/iresnet.py`; Deng et al.,
+//! "ArcFace", CVPR 2019.
+//!
+//! ```no_run
+//! use arcface_backbone::{init_varmap, trainable_vars, Config};
+//! use candle_nn::{ModuleT, VarMap};
+//! # fn main() -> candle::Result<()> {
+//! let device = candle::Device::Cpu;
+//! let varmap = VarMap::new();
+//! let model = init_varmap(&Config::ir50(), &varmap, &device, 42)?;
+//! let x = candle::Tensor::zeros((2, 3, 112, 112), candle::DType::F32, &device)?;
+//! let emb = model.forward_t(&x, false)?; // 2 x 512
+//! let to_train = trainable_vars(&varmap); // not varmap.all_vars(): skips BN buffers
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+pub mod batch_norm;
+pub mod config;
+pub mod conv;
+pub mod device;
+pub mod error;
+pub mod init;
+pub mod iresnet;
+pub mod weights;
+
+pub use config::Config;
+pub use device::select_device;
+pub use error::{Error, Result};
+pub use init::{init_varmap, trainable_vars, ParamKind};
+pub use iresnet::{IBasicBlock, IResNet};
+pub use weights::{load_model, load_weights, read_tensors, save_weights};

@@ -1,0 +1,174 @@
+//! Batch normalization with PyTorch's training semantics (batch statistics, biased variance
+//! for normalizing, unbiased variance for the running estimate, momentum 0.1) and an
+//! optionally frozen scale, as InsightFace's `features` BatchNorm1d needs.
+//!
+//! Reference: Ioffe & Szegedy, "Batch Normalization", 2015; `torch.nn.BatchNorm2d`.
+//! candle-nn's `BatchNorm` is not used because its scale is always a trainable tensor and
+//! its training path transposes the whole activation to make it contiguous.
+
+use candle::{DType, Result, Tensor, Var, D};
+use candle_nn::{Init, ModuleT, VarBuilder};
+
+/// PyTorch's default epsilon, also InsightFace's.
+pub const BN_EPS: f64 = 1e-5;
+/// PyTorch's default running-statistics momentum.
+pub const BN_MOMENTUM: f64 = 0.1;
+
+/// BatchNorm over dim 1 of an `N x C` or `N x C x H x W` tensor.
+#[derive(Debug, Clone)]
+pub struct BatchNorm {
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+    eps: f64,
+    momentum: f64,
+}
+
+impl BatchNorm {
+    /// Loads `weight`, `bias`, `running_mean`, `running_var` of `channels` elements.
+    /// With `frozen_weight`, the scale is detached so that it never receives a gradient.
+    pub fn new(channels: usize, frozen_weight: bool, vb: VarBuilder) -> Result<Self> {
+        let weight = vb.get_with_hints(channels, "weight", Init::Const(1.0))?;
+        let weight = if frozen_weight { weight.detach() } else { weight };
+        let bias = vb.get_with_hints(channels, "bias", Init::Const(0.0))?;
+        // `Var::from_tensor` keeps a VarMap's variable (same storage), so updating the
+        // running statistics here updates what `save_weights` writes.
+        let running_mean =
+            Var::from_tensor(&vb.get_with_hints(channels, "running_mean", Init::Const(0.0))?)?;
+        let running_var =
+            Var::from_tensor(&vb.get_with_hints(channels, "running_var", Init::Const(1.0))?)?;
+        Ok(Self { weight, bias, running_mean, running_var, eps: BN_EPS, momentum: BN_MOMENTUM })
+    }
+
+    /// The running mean (a buffer, not a parameter).
+    pub fn running_mean(&self) -> &Tensor {
+        self.running_mean.as_tensor()
+    }
+
+    /// The running (unbiased) variance.
+    pub fn running_var(&self) -> &Tensor {
+        self.running_var.as_tensor()
+    }
+
+    fn channel_shape(x: &Tensor) -> Result<Vec<usize>> {
+        if x.rank() < 2 {
+            candle::bail!("batch-norm input must have at least 2 dims, got {:?}", x.shape())
+        }
+        let mut s = vec![1; x.rank()];
+        s[1] = x.dim(1)?;
+        Ok(s)
+    }
+
+    /// Normalizes with `mean`/`var` (shape `C`) then applies scale and shift, as one affine
+    /// map `x * a + b` so the backward pass stays short.
+    fn affine(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<Tensor> {
+        let s = Self::channel_shape(x)?;
+        let inv_std = (var + self.eps)?.sqrt()?.recip()?;
+        let a = (&self.weight * &inv_std)?;
+        let b = (&self.bias - (mean * &a)?)?;
+        x.broadcast_mul(&a.reshape(s.as_slice())?)?.broadcast_add(&b.reshape(s.as_slice())?)
+    }
+
+    fn forward_train(&self, x: &Tensor) -> Result<Tensor> {
+        let (n, c) = (x.dim(0)?, x.dim(1)?);
+        let per_sample: usize = x.dims()[2..].iter().product();
+        let count = n * per_sample;
+        if count < 2 {
+            candle::bail!("batch-norm training needs more than one value per channel, got {:?}", x.shape())
+        }
+        // Reduce the contiguous spatial axis first, then the batch axis: both are cheap.
+        let x3 = x.reshape((n, c, per_sample))?;
+        let mean = (x3.sum(D::Minus1)?.sum(0)? / count as f64)?;
+        let centered = x3.broadcast_sub(&mean.reshape((1, c, 1))?)?;
+        let var = (centered.sqr()?.sum(D::Minus1)?.sum(0)? / count as f64)?;
+        let m = self.momentum;
+        let new_mean = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean.detach() * m)?)?;
+        let unbiased = count as f64 / (count as f64 - 1.0);
+        let new_var =
+            ((self.running_var.as_tensor() * (1.0 - m))? + (var.detach() * (m * unbiased))?)?;
+        self.running_mean.set(&new_mean.to_dtype(self.running_mean.dtype())?)?;
+        self.running_var.set(&new_var.to_dtype(self.running_var.dtype())?)?;
+        self.affine(x, &mean, &var)
+    }
+
+    fn forward_eval(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = self.running_mean.as_detached_tensor();
+        let var = self.running_var.as_detached_tensor();
+        self.affine(x, &mean, &var)
+    }
+}
+
+
+impl ModuleT for BatchNorm {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        if x.dtype() != DType::F32 && x.dtype() != DType::F64 {
+            candle::bail!("batch-norm expects f32/f64 input, got {:?}", x.dtype())
+        }
+        if train {
+            self.forward_train(x)
+        } else {
+            self.forward_eval(x)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle::Device;
+    use candle_nn::VarMap;
+
+    // Expected values computed by hand for channel 0 = [1, 3, 5, 7] (N=2, H*W=2) and
+    // channel 1 = [0, 0, 2, 2]: mean 4 and 1, biased var 5 and 1, unbiased 20/3 and 4/3.
+    #[test]
+    fn train_mode_matches_hand_values() -> Result<()> {
+        let dev = Device::Cpu;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+        let bn = BatchNorm::new(2, false, vb)?;
+        let x = Tensor::new(&[[[1f32, 3.], [0., 0.]], [[5., 7.], [2., 2.]]], &dev)?;
+        let y = bn.forward_t(&x, true)?;
+        let s5 = (5f32 + 1e-5).sqrt();
+        let s1 = (1f32 + 1e-5).sqrt();
+        let want = [[[-3. / s5, -1. / s5], [-1. / s1, -1. / s1]], [[1. / s5, 3. / s5], [1. / s1, 1. / s1]]];
+        let got = y.to_vec3::<f32>()?;
+        for (g, w) in got.iter().flatten().flatten().zip(want.iter().flatten().flatten()) {
+            assert!((g - w).abs() < 1e-6, "{g} vs {w}");
+        }
+        let rm = bn.running_mean().to_vec1::<f32>()?;
+        let rv = bn.running_var().to_vec1::<f32>()?;
+        assert!((rm[0] - 0.4).abs() < 1e-6 && (rm[1] - 0.1).abs() < 1e-6);
+        assert!((rv[0] - (0.9 + 0.1 * 20. / 3.)).abs() < 1e-6);
+        assert!((rv[1] - (0.9 + 0.1 * 4. / 3.)).abs() < 1e-6);
+        // The update went into the VarMap's own variable.
+        let stored = varmap.data().lock().unwrap()["running_mean"].as_tensor().to_vec1::<f32>()?;
+        assert_eq!(stored, rm);
+        Ok(())
+    }
+
+    #[test]
+    fn eval_mode_uses_running_stats_and_frozen_weight_gets_no_grad() -> Result<()> {
+        let dev = Device::Cpu;
+        let varmap = VarMap::new();
+        let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
+        let bn = BatchNorm::new(2, true, vb)?;
+        {
+            let data = varmap.data().lock().unwrap();
+            data["running_mean"].set(&Tensor::new(&[1f32, -2.], &dev)?)?;
+            data["running_var"].set(&Tensor::new(&[4f32, 0.25], &dev)?)?;
+            data["bias"].set(&Tensor::new(&[0.5f32, 0.], &dev)?)?;
+        }
+        let x = Var::new(&[[3f32, -2.]], &dev)?;
+        let y = bn.forward_t(x.as_tensor(), false)?;
+        let got = y.to_vec2::<f32>()?;
+        assert!((got[0][0] - (2. / (4f32 + 1e-5).sqrt() + 0.5)).abs() < 1e-6);
+        assert!(got[0][1].abs() < 1e-6);
+        let grads = y.sum_all()?.backward()?;
+        let data = varmap.data().lock().unwrap();
+        assert!(grads.get(data["weight"].as_tensor()).is_none());
+        assert!(grads.get(data["bias"].as_tensor()).is_some());
+        assert!(grads.get(data["running_mean"].as_tensor()).is_none());
+        Ok(())
+    }
+}

@@ -1,0 +1,34 @@
+//! Bias-free square 2D convolution as used by IResNet (PyTorch layout `Cout x Cin x K x K`).
+//!
+//! Reference: `torch.nn.Conv2d(bias=False)`.
+
+use candle::{Module, Result, Tensor};
+use candle_nn::{Init, VarBuilder};
+
+/// A bias-free convolution with a square kernel, loaded from `<prefix>.weight`.
+#[derive(Debug, Clone)]
+pub struct Conv2d {
+    weight: Tensor,
+    stride: usize,
+    padding: usize,
+}
+
+impl Conv2d {
+    /// Loads a `cout x cin x k x k` kernel (PyTorch's default init hint for fresh VarMaps).
+    pub fn new(cin: usize, cout: usize, k: usize, stride: usize, padding: usize, vb: VarBuilder) -> Result<Self> {
+        let bound = 1.0 / ((cin * k * k) as f64).sqrt();
+        let weight = vb.get_with_hints((cout, cin, k, k), "weight", Init::Uniform { lo: -bound, up: bound })?;
+        Ok(Self { weight, stride, padding })
+    }
+
+    /// The kernel tensor.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        x.conv2d(&self.weight, self.padding, self.stride, 1, 1)
+    }
+}

@@ -1,0 +1,144 @@
+//! InsightFace's IResNet: a 3x3 stride-1 stem, four stages of pre-activation basic blocks
+//! (BN -> conv3x3 -> BN -> PReLU -> conv3x3 with the stride -> BN, plus a 1x1 projection
+//! shortcut where the shape changes), then BN2d -> dropout -> flatten -> FC -> BN1d with its
+//! scale frozen at 1. Weight names equal InsightFace's `state_dict` keys.
+//!
+//! Reference: InsightFace `recognition/arcface_torch/backbones/iresnet.py`; Duta et al.,
+//! "Improved Residual Networks for Image and Video Recognition", 2020.
+
+use candle::{Module, Result, Tensor};
+use candle_nn::{Init, ModuleT, PReLU, VarBuilder};
+
+use crate::batch_norm::BatchNorm;
+use crate::config::Config;
+use crate::conv::Conv2d;
+
+fn prelu(channels: usize, vb: VarBuilder) -> Result<PReLU> {
+    let w = vb.get_with_hints(channels, "weight", Init::Const(0.25))?;
+    Ok(PReLU::new(w, false))
+}
+
+/// One pre-activation basic block (`layerK.i` in InsightFace).
+#[derive(Debug, Clone)]
+pub struct IBasicBlock {
+    bn1: BatchNorm,
+    conv1: Conv2d,
+    bn2: BatchNorm,
+    prelu: PReLU,
+    conv2: Conv2d,
+    bn3: BatchNorm,
+    downsample: Option<(Conv2d, BatchNorm)>,
+}
+
+impl IBasicBlock {
+    /// Block from `inplanes` to `planes` channels, striding in its second conv.
+    pub fn new(inplanes: usize, planes: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+        let downsample = if stride != 1 || inplanes != planes {
+            let d = vb.pp("downsample");
+            Some((Conv2d::new(inplanes, planes, 1, stride, 0, d.pp(0))?, BatchNorm::new(planes, false, d.pp(1))?))
+        } else {
+            None
+        };
+        Ok(Self {
+            bn1: BatchNorm::new(inplanes, false, vb.pp("bn1"))?,
+            conv1: Conv2d::new(inplanes, planes, 3, 1, 1, vb.pp("conv1"))?,
+            bn2: BatchNorm::new(planes, false, vb.pp("bn2"))?,
+            prelu: prelu(planes, vb.pp("prelu"))?,
+            conv2: Conv2d::new(planes, planes, 3, stride, 1, vb.pp("conv2"))?,
+            bn3: BatchNorm::new(planes, false, vb.pp("bn3"))?,
+            downsample,
+        })
+    }
+}
+
+impl ModuleT for IBasicBlock {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let out = self.bn1.forward_t(x, train)?;
+        let out = self.conv1.forward(&out)?;
+        let out = self.bn2.forward_t(&out, train)?;
+        let out = self.prelu.forward(&out)?;
+        let out = self.conv2.forward(&out)?;
+        let out = self.bn3.forward_t(&out, train)?;
+        let identity = match &self.downsample {
+            Some((conv, bn)) => bn.forward_t(&conv.forward(x)?, train)?,
+            None => x.clone(),
+        };
+        out + identity
+    }
+}
+
+/// The IResNet backbone: `N x 3 x S x S` f32 images to `N x num_features` embeddings.
+#[derive(Debug, Clone)]
+pub struct IResNet {
+    config: Config,
+    conv1: Conv2d,
+    bn1: BatchNorm,
+    prelu: PReLU,
+    stages: Vec<Vec<IBasicBlock>>,
+    bn2: BatchNorm,
+    fc: candle_nn::Linear,
+    features: BatchNorm,
+}
+
+impl IResNet {
+    /// Builds the network from `vb` (a VarMap, safetensors or .pth); fails on an invalid
+    /// config or a missing/misshapen tensor.
+    pub fn new(config: &Config, vb: VarBuilder) -> Result<Self> {
+        if let Err(msg) = config.validate() {
+            candle::bail!("invalid IResNet config: {msg}")
+        }
+        let w = config.width;
+        let conv1 = Conv2d::new(3, w, 3, 1, 1, vb.pp("conv1"))?;
+        let bn1 = BatchNorm::new(w, false, vb.pp("bn1"))?;
+        let prelu = prelu(w, vb.pp("prelu"))?;
+        let mut stages = Vec::with_capacity(4);
+        let mut inplanes = w;
+        for (i, &blocks) in config.layers.iter().enumerate() {
+            let planes = config.stage_channels(i);
+            let vs = vb.pp(format!("layer{}", i + 1));
+            let mut stage = Vec::with_capacity(blocks);
+            for b in 0..blocks {
+                let stride = if b == 0 { 2 } else { 1 };
+                stage.push(IBasicBlock::new(inplanes, planes, stride, vs.pp(b))?);
+                inplanes = planes;
+            }
+            stages.push(stage);
+        }
+        let bn2 = BatchNorm::new(inplanes, false, vb.pp("bn2"))?;
+        let (fc_in, nf) = (config.fc_in(), config.num_features);
+        let bound = 1.0 / (fc_in as f64).sqrt();
+        let fc_w = vb.pp("fc").get_with_hints((nf, fc_in), "weight", Init::Uniform { lo: -bound, up: bound })?;
+        let fc_b = vb.pp("fc").get_with_hints(nf, "bias", Init::Uniform { lo: -bound, up: bound })?;
+        let fc = candle_nn::Linear::new(fc_w, Some(fc_b));
+        let features = BatchNorm::new(nf, true, vb.pp("features"))?;
+        Ok(Self { config: *config, conv1, bn1, prelu, stages, bn2, fc, features })
+    }
+
+    /// The configuration this network was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl ModuleT for IResNet {
+    fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let s = self.config.input_size;
+        match x.dims() {
+            [_, 3, h, w] if *h == s && *w == s => {}
+            d => candle::bail!("IResNet expects N x 3 x {s} x {s} input, got {d:?}"),
+        }
+        let mut x = self.conv1.forward(x)?;
+        x = self.bn1.forward_t(&x, train)?;
+        x = self.prelu.forward(&x)?;
+        for block in self.stages.iter().flatten() {
+            x = block.forward_t(&x, train)?;
+        }
+        x = self.bn2.forward_t(&x, train)?;
+        x = x.flatten_from(1)?;
+        if train && self.config.dropout > 0.0 {
+            x = candle_nn::ops::dropout(&x, self.config.dropout)?;
+        }
+        x = self.fc.forward(&x)?;
+        self.features.forward_t(&x, train)
+    }
+}

@@ -1,0 +1,94 @@
+//! Saving and strictly loading backbone weights under InsightFace's `state_dict` keys:
+//! our safetensors files and InsightFace's published PyTorch `backbone.pth` pickles.
+//!
+//! Reference: InsightFace `arcface_torch` saves `torch.save(backbone.module.state_dict())`;
+//! PyTorch's `num_batches_tracked` counters are ignored on load and not written on save.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use candle::{DType, Device, Tensor};
+use candle_nn::VarMap;
+
+use crate::config::Config;
+use crate::error::{Error, Result, ShapeMismatch};
+use crate::iresnet::IResNet;
+
+fn file_err(path: &Path) -> impl FnOnce(candle::Error) -> Error + '_ {
+    move |source| Error::File { path: path.to_path_buf(), source }
+}
+
+/// Reads every tensor of a `.safetensors` or PyTorch (`.pth`, `.pt`, `.bin`) file onto the
+/// CPU, dropping `num_batches_tracked` and a DataParallel `module.` prefix.
+pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let raw: Vec<(String, Tensor)> = match ext.as_str() {
+        "safetensors" => candle::safetensors::load(path, &Device::Cpu).map_err(file_err(path))?.into_iter().collect(),
+        "pth" | "pt" | "bin" => candle::pickle::read_all(path).map_err(file_err(path))?,
+        _ => return Err(Error::UnknownFormat { path: path.to_path_buf() }),
+    };
+    let all_prefixed = !raw.is_empty() && raw.iter().all(|(k, _)| k.starts_with("module."));
+    Ok(raw
+        .into_iter()
+        .filter(|(k, _)| !k.ends_with("num_batches_tracked"))
+        .map(|(k, t)| {
+            let k = if all_prefixed { k["module.".len()..].to_string() } else { k };
+            (k, t)
+        })
+        .collect())
+}
+
+/// Loads `path` into the variables of `varmap`, strictly: a missing, unexpected or wrongly
+/// shaped tensor fails the whole load (nothing is written) with one error listing them all.
+/// Values are converted to each variable's dtype and device.
+pub fn load_weights(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let tensors = read_tensors(path)?;
+    let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
+    let model_keys: BTreeSet<&String> = data.keys().collect();
+    let file_keys: BTreeSet<&String> = tensors.keys().collect();
+    let missing: Vec<String> = model_keys.difference(&file_keys).map(|k| k.to_string()).collect();
+    let unexpected: Vec<String> = file_keys.difference(&model_keys).map(|k| k.to_string()).collect();
+    let wrong_shape: Vec<ShapeMismatch> = model_keys
+        .intersection(&file_keys)
+        .filter_map(|k| {
+            let (expected, found) = (data[*k].dims().to_vec(), tensors[*k].dims().to_vec());
+            (expected != found).then(|| ShapeMismatch { name: k.to_string(), expected, found })
+        })
+        .collect();
+    if !missing.is_empty() || !unexpected.is_empty() || !wrong_shape.is_empty() {
+        return Err(Error::Mismatch { path: path.to_path_buf(), missing, unexpected, wrong_shape });
+    }
+    for (name, var) in data.iter() {
+        let t = tensors[name].to_dtype(var.dtype())?.to_device(var.device())?;
+        var.set(&t).map_err(file_err(path))?;
+    }
+    Ok(())
+}
+
+/// Writes every variable of `varmap` to a safetensors file under its key (InsightFace
+/// names for a backbone). The file is written next to `path` and renamed into place, so a
+/// crash never leaves a truncated file behind.
+pub fn save_weights(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let tensors: HashMap<String, Tensor> = {
+        let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
+        data.iter().map(|(k, v)| (k.clone(), v.as_tensor().detach())).collect()
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    candle::safetensors::save(&tensors, &tmp).map_err(file_err(path))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::File { path: path.to_path_buf(), source: e.into() })?;
+    Ok(())
+}
+
+/// Builds `config`'s IResNet on `device` and loads `path` into it (strict); the returned
+/// VarMap holds the variables (f32).
+pub fn load_model(config: &Config, path: impl AsRef<Path>, device: &Device) -> Result<(IResNet, VarMap)> {
+    let varmap = VarMap::new();
+    let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, device);
+    let model = IResNet::new(config, vb)?;
+    load_weights(&varmap, path)?;
+    Ok((model, varmap))
+}
