@@ -1,0 +1,58 @@
+//! Logits, loss, gradients and top-1 counts against PyTorch (float64, `torch.acos`) for every
+//! margin and both gradient modes. The fixture is written by `fixtures/make_fixture.py`.
+
+mod common;
+
+use arcface_loss::{GradMode, Margin};
+use candle::{Device, Tensor};
+use common::{assert_close, config, flat, head_with};
+use serde_json::Value;
+
+fn matrix(v: &Value) -> Tensor {
+    let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
+    let (r, c) = (rows.len(), rows[0].len());
+    Tensor::from_vec(rows.concat(), (r, c), &Device::Cpu).unwrap()
+}
+
+fn vector(v: &Value) -> Vec<f64> {
+    let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
+    rows.concat()
+}
+
+// python3 crates/loss/tests/fixtures/make_fixture.py (in that folder) regenerates margins.json.
+#[test]
+fn matches_pytorch_for_every_margin_and_grad_mode() {
+    let text = include_str!("fixtures/margins.json");
+    let fx: Value = serde_json::from_str(text).unwrap();
+    let emb = matrix(&fx["embeddings"]);
+    let weight = matrix(&fx["weight"]);
+    let labels: Vec<u32> = serde_json::from_value(fx["labels"].clone()).unwrap();
+    let labels = Tensor::new(labels, &Device::Cpu).unwrap();
+    let cases = fx["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 19);
+    let mut seen_fallback = false;
+    for case in cases {
+        let margin: Margin = serde_json::from_value(case["margin"].clone()).unwrap();
+        let mode: GradMode = serde_json::from_value(case["grad_mode"].clone()).unwrap();
+        let scale = case["scale"].as_f64().unwrap();
+        let what = format!("{margin:?} {mode:?} s={scale}");
+        let cfg = config(weight.dim(0).unwrap(), weight.dim(1).unwrap(), scale, margin, mode);
+        let (head, w) = head_with(&cfg, &weight);
+        let e = candle::Var::from_tensor(&emb).unwrap();
+        let out = head.forward(e.as_tensor(), &labels).unwrap();
+        let grads = out.loss.backward().unwrap();
+
+        assert_close(&format!("{what} logits"), &flat(&out.logits), &vector(&case["logits"]), 1e-9);
+        let loss = out.loss.to_scalar::<f64>().unwrap();
+        assert_close(&format!("{what} loss"), &[loss], &[case["loss"].as_f64().unwrap()], 1e-9);
+        let ge = flat(grads.get(&e).unwrap());
+        assert_close(&format!("{what} d/demb"), &ge, &vector(&case["grad_emb"]), 1e-7);
+        let gw = flat(grads.get(&w).unwrap());
+        assert_close(&format!("{what} d/dweight"), &gw, &vector(&case["grad_weight"]), 1e-7);
+        let correct = out.correct.to_scalar::<u32>().unwrap();
+        assert_eq!(correct as u64, case["correct"].as_u64().unwrap(), "{what} correct");
+        let th = (std::f64::consts::PI - 0.5).cos();
+        seen_fallback |= case["target_cos"].as_array().unwrap().iter().any(|t| t.as_f64().unwrap() <= th);
+    }
+    assert!(seen_fallback, "the fixture must exercise the ArcFace fallback region");
+}
