@@ -76,13 +76,41 @@ impl Default for KnownChecksums {
         let md5 = |s: &str| Checksum::Md5(s.to_string());
         let sha = |s: &str| Checksum::Sha256(s.to_string());
         let files = [
-            ("pairs.txt", "9f1ba174e4e1c508ff7cdf10ac338a7d", "ea42330c62c92989f9d7c03237ed5d591365e89b3e649747777b70e692dc1592"),
-            ("people.txt", "450f0863dd89e85e73936a6d71a3474b", "bc8fa2b7f25c895cf7efb6de4f4fc27ca8b8d1cfa63350ad8b96eae2b198d365"),
-            ("pairsDevTrain.txt", "4f27cbf15b2da4a85c1907eb4181ad21", "1d454dada7dfeca0e7eab6f65dc4e97a6312d44cf142207be28d688be92aabfa"),
-            ("pairsDevTest.txt", "5132f7440eb68cf58910c8a45a2ac10b", "7cb06600ea8b2814ac26e946201cdb304296262aad67d046a16a7ec85d0ff87c"),
-            ("peopleDevTrain.txt", "54eaac34beb6d042ed3a7d883e247a21", "2e58df13ba4cc143189336e001cc2c195f1dfa5b29a6475c02857be353c2a2fa"),
-            ("peopleDevTest.txt", "e4bf5be0a43b5dcd9dc5ccfcb8fb19c5", "c3ed1f90499473401542101a56c14c1d82396bb8218c67a356d7460601047555"),
-            ("lfw-names.txt", "a6d0a479bd074669f656265a6e693f6d", "403cd39411ee297f99f69241959bd8f0496b44377711913a76ccdd8562874164"),
+            (
+                "pairs.txt",
+                "9f1ba174e4e1c508ff7cdf10ac338a7d",
+                "ea42330c62c92989f9d7c03237ed5d591365e89b3e649747777b70e692dc1592",
+            ),
+            (
+                "people.txt",
+                "450f0863dd89e85e73936a6d71a3474b",
+                "bc8fa2b7f25c895cf7efb6de4f4fc27ca8b8d1cfa63350ad8b96eae2b198d365",
+            ),
+            (
+                "pairsDevTrain.txt",
+                "4f27cbf15b2da4a85c1907eb4181ad21",
+                "1d454dada7dfeca0e7eab6f65dc4e97a6312d44cf142207be28d688be92aabfa",
+            ),
+            (
+                "pairsDevTest.txt",
+                "5132f7440eb68cf58910c8a45a2ac10b",
+                "7cb06600ea8b2814ac26e946201cdb304296262aad67d046a16a7ec85d0ff87c",
+            ),
+            (
+                "peopleDevTrain.txt",
+                "54eaac34beb6d042ed3a7d883e247a21",
+                "2e58df13ba4cc143189336e001cc2c195f1dfa5b29a6475c02857be353c2a2fa",
+            ),
+            (
+                "peopleDevTest.txt",
+                "e4bf5be0a43b5dcd9dc5ccfcb8fb19c5",
+                "c3ed1f90499473401542101a56c14c1d82396bb8218c67a356d7460601047555",
+            ),
+            (
+                "lfw-names.txt",
+                "a6d0a479bd074669f656265a6e693f6d",
+                "403cd39411ee297f99f69241959bd8f0496b44377711913a76ccdd8562874164",
+            ),
         ];
         KnownChecksums {
             archive: vec![
@@ -128,7 +156,11 @@ impl Digests {
         }
         Err(DownloadError::ChecksumMismatch {
             what: what.to_string(),
-            expected: accepted.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(" or "),
+            expected: accepted
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(" or "),
             got: format!("md5:{} sha256:{}", self.md5, self.sha256),
         })
     }
@@ -159,12 +191,13 @@ impl Hasher {
 
 /// Hashes a whole file.
 pub fn digest_file(path: &Path) -> Result<Digests, DownloadError> {
-    let mut file =
-        std::fs::File::open(path).map_err(|e| DownloadError::io("opening", path, e))?;
+    let mut file = std::fs::File::open(path).map_err(|e| DownloadError::io("opening", path, e))?;
     let mut hasher = Hasher::default();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = file.read(&mut buf).map_err(|e| DownloadError::io("reading", path, e))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| DownloadError::io("reading", path, e))?;
         if n == 0 {
             return Ok(hasher.finish());
         }
@@ -184,15 +217,31 @@ mod tests {
         h.update(b"bc");
         let d = h.finish();
         assert_eq!(d.md5, "900150983cd24fb0d6963f7d28e17f72");
-        assert_eq!(d.sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            d.sha256,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
     fn verify_accepts_any_listed_value_and_reports_mismatch() {
-        let d = Digests { md5: "aa".into(), sha256: "bb".into() };
-        d.verify(&[Checksum::Md5("zz".into()), Checksum::Sha256("BB".into())], "f").unwrap();
-        let e = d.verify(&[Checksum::Md5("zz".into())], "f.txt").unwrap_err().to_string();
-        assert!(e.contains("expected md5:zz") && e.contains("got md5:aa sha256:bb"), "{e}");
+        let d = Digests {
+            md5: "aa".into(),
+            sha256: "bb".into(),
+        };
+        d.verify(
+            &[Checksum::Md5("zz".into()), Checksum::Sha256("BB".into())],
+            "f",
+        )
+        .unwrap();
+        let e = d
+            .verify(&[Checksum::Md5("zz".into())], "f.txt")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected md5:zz") && e.contains("got md5:aa sha256:bb"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -136,7 +136,10 @@ impl fmt::Display for ExpectedLen {
 }
 
 fn list_attempts(attempts: &[(String, DownloadError)]) -> String {
-    attempts.iter().map(|(src, e)| format!("\n  - {src}: {e}")).collect()
+    attempts
+        .iter()
+        .map(|(src, e)| format!("\n  - {src}: {e}"))
+        .collect()
 }
 
 impl DownloadError {
@@ -146,7 +149,11 @@ impl DownloadError {
         if source.kind() == std::io::ErrorKind::StorageFull {
             return DownloadError::DiskFull { path };
         }
-        DownloadError::Io { action, path, source }
+        DownloadError::Io {
+            action,
+            path,
+            source,
+        }
     }
 
     /// Whether every attempt failed only because a network source was unreachable.
@@ -177,12 +184,24 @@ mod tests {
         let e = DownloadError::AllSourcesFailed {
             file: "pairs.txt".into(),
             attempts: vec![
-                ("http://a/pairs.txt".into(), DownloadError::Options("one".into())),
-                ("http://b/pairs.txt".into(), DownloadError::Options("two".into())),
+                (
+                    "http://a/pairs.txt".into(),
+                    DownloadError::Options("one".into()),
+                ),
+                (
+                    "http://b/pairs.txt".into(),
+                    DownloadError::Options("two".into()),
+                ),
             ],
         };
         let s = e.to_string();
-        assert!(s.contains("http://a/pairs.txt: invalid download options: one"), "{s}");
-        assert!(s.contains("http://b/pairs.txt: invalid download options: two"), "{s}");
+        assert!(
+            s.contains("http://a/pairs.txt: invalid download options: one"),
+            "{s}"
+        );
+        assert!(
+            s.contains("http://b/pairs.txt: invalid download options: two"),
+            "{s}"
+        );
     }
 }

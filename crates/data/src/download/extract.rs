@@ -43,11 +43,18 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Extracts `archive` (gzip-compressed tar) into the existing, empty folder `into`.
-pub fn unpack_tgz(archive: &Path, into: &Path, progress: Progress) -> Result<ExtractSummary, DownloadError> {
+pub fn unpack_tgz(
+    archive: &Path,
+    into: &Path,
+    progress: Progress,
+) -> Result<ExtractSummary, DownloadError> {
     let file = File::open(archive).map_err(|e| DownloadError::io("opening", archive, e))?;
     let size = file.metadata().map(|m| m.len()).ok();
     let reporter = progress.start(&format!("extracting {}", archive.display()), size, 0);
-    let counting = Counting { inner: BufReader::with_capacity(1 << 20, file), reporter };
+    let counting = Counting {
+        inner: BufReader::with_capacity(1 << 20, file),
+        reporter,
+    };
     let mut tar = tar::Archive::new(GzDecoder::new(counting));
     let corrupt = |e: std::io::Error| DownloadError::CorruptArchive {
         archive: archive.to_path_buf(),
@@ -69,10 +76,16 @@ pub fn unpack_tgz(archive: &Path, into: &Path, progress: Progress) -> Result<Ext
         };
         let rel = safe_relative(&raw).map_err(|r| unsafe_entry(r))?;
         if kind.is_symlink() || kind.is_hard_link() {
-            let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+            let target = entry
+                .link_name_bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned());
             return Err(unsafe_entry(&format!(
                 "{} to {:?}: links are not allowed",
-                if kind.is_symlink() { "symbolic link" } else { "hard link" },
+                if kind.is_symlink() {
+                    "symbolic link"
+                } else {
+                    "hard link"
+                },
                 target.unwrap_or_default()
             )));
         }
@@ -82,13 +95,16 @@ pub fn unpack_tgz(archive: &Path, into: &Path, progress: Progress) -> Result<Ext
             continue;
         }
         if !(kind.is_file() || kind.is_contiguous()) {
-            return Err(unsafe_entry(&format!("entry type {kind:?} is not a regular file or directory")));
+            return Err(unsafe_entry(&format!(
+                "entry type {kind:?} is not a regular file or directory"
+            )));
         }
         if rel.as_os_str().is_empty() {
             return Err(unsafe_entry("a file entry with an empty path"));
         }
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| DownloadError::io("creating", parent, e))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DownloadError::io("creating", parent, e))?;
         }
         let mut out = File::create(&dest).map_err(|e| DownloadError::io("creating", &dest, e))?;
         let mut first = true;
@@ -101,7 +117,8 @@ pub fn unpack_tgz(archive: &Path, into: &Path, progress: Progress) -> Result<Ext
                 summary.bad_jpegs.push(raw.clone());
             }
             first = false;
-            out.write_all(&buf[..n]).map_err(|e| DownloadError::io("writing", &dest, e))?;
+            out.write_all(&buf[..n])
+                .map_err(|e| DownloadError::io("writing", &dest, e))?;
             summary.bytes += n as u64;
         }
         if first && is_jpg(&rel) {
@@ -117,7 +134,8 @@ pub fn unpack_tgz(archive: &Path, into: &Path, progress: Progress) -> Result<Ext
 }
 
 fn is_jpg(rel: &Path) -> bool {
-    rel.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg"))
+    rel.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("jpg"))
 }
 
 /// The entry's path as a plain relative path, or why it is refused.
@@ -134,7 +152,9 @@ fn safe_relative(raw: &str) -> Result<PathBuf, &'static str> {
             Component::Normal(p) => out.push(p),
             Component::CurDir => {}
             Component::ParentDir => return Err("`..` components are not allowed"),
-            Component::RootDir | Component::Prefix(_) => return Err("absolute paths are not allowed"),
+            Component::RootDir | Component::Prefix(_) => {
+                return Err("absolute paths are not allowed")
+            }
         }
     }
     Ok(out)
@@ -146,7 +166,10 @@ mod tests {
 
     #[test]
     fn relative_paths_are_normalized_and_escapes_refused() {
-        assert_eq!(safe_relative("./a/b.jpg").unwrap(), PathBuf::from("a/b.jpg"));
+        assert_eq!(
+            safe_relative("./a/b.jpg").unwrap(),
+            PathBuf::from("a/b.jpg")
+        );
         assert_eq!(safe_relative("a/./b/").unwrap(), PathBuf::from("a/b"));
         assert!(safe_relative("../evil").is_err());
         assert!(safe_relative("a/../../evil").is_err());

@@ -21,14 +21,24 @@ pub struct Fetcher {
 
 impl Fetcher {
     /// A fetcher with the given read timeout, retry count (after interruptions) and progress mode.
-    pub fn new(timeout: Duration, retries: usize, retry_delay: Duration, progress: Progress) -> Self {
+    pub fn new(
+        timeout: Duration,
+        retries: usize,
+        retry_delay: Duration,
+        progress: Progress,
+    ) -> Self {
         let agent = ureq::AgentBuilder::new()
             .timeout_connect(Duration::from_secs(30).min(timeout))
             .timeout_read(timeout)
             .try_proxy_from_env(true)
             .user_agent(concat!("arcface-rs/", env!("CARGO_PKG_VERSION")))
             .build();
-        Fetcher { agent, progress, retries, retry_delay }
+        Fetcher {
+            agent,
+            progress,
+            retries,
+            retry_delay,
+        }
     }
 
     /// Downloads `url` into `part` (resuming what is there); returns the bytes received now.
@@ -48,7 +58,13 @@ impl Fetcher {
         }
     }
 
-    fn fetch_once(&self, url: &str, part: &Path, label: &str, received: &mut u64) -> Result<(), DownloadError> {
+    fn fetch_once(
+        &self,
+        url: &str,
+        part: &Path,
+        label: &str,
+        received: &mut u64,
+    ) -> Result<(), DownloadError> {
         let existing = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
         let mut request = self.agent.get(url);
         if existing > 0 {
@@ -70,15 +86,23 @@ impl Fetcher {
                 })
             }
             Err(ureq::Error::Transport(t)) => {
-                return Err(DownloadError::Network { url: url.to_string(), reason: transport_reason(&t) })
+                return Err(DownloadError::Network {
+                    url: url.to_string(),
+                    reason: transport_reason(&t),
+                })
             }
         };
-        let length: Option<u64> = response.header("Content-Length").and_then(|v| v.trim().parse().ok());
+        let length: Option<u64> = response
+            .header("Content-Length")
+            .and_then(|v| v.trim().parse().ok());
         let resumed = existing > 0
             && response.status() == 206
             && response.header("Content-Range").and_then(range_start) == Some(existing);
         if existing > 0 && !resumed {
-            tracing::warn!("{url}: server did not resume at byte {existing} (HTTP {}), restarting", response.status());
+            tracing::warn!(
+                "{url}: server did not resume at byte {existing} (HTTP {}), restarting",
+                response.status()
+            );
         } else if resumed {
             tracing::info!("{url}: resuming at byte {existing}");
         }
@@ -101,7 +125,8 @@ impl Fetcher {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    file.flush().map_err(|e| DownloadError::io("writing", part, e))?;
+                    file.flush()
+                        .map_err(|e| DownloadError::io("writing", part, e))?;
                     return Err(DownloadError::Interrupted {
                         url: url.to_string(),
                         part: part.to_path_buf(),
@@ -111,12 +136,14 @@ impl Fetcher {
                     });
                 }
             };
-            file.write_all(&buf[..n]).map_err(|e| DownloadError::io("writing", part, e))?;
+            file.write_all(&buf[..n])
+                .map_err(|e| DownloadError::io("writing", part, e))?;
             done += n as u64;
             *received += n as u64;
             reporter.inc(n as u64);
         }
-        file.sync_all().map_err(|e| DownloadError::io("writing", part, e))?;
+        file.sync_all()
+            .map_err(|e| DownloadError::io("writing", part, e))?;
         if let Some(t) = total {
             if done != t {
                 return Err(DownloadError::Interrupted {
@@ -135,7 +162,9 @@ impl Fetcher {
 
 fn remove_part(part: &Path) -> Result<(), DownloadError> {
     match std::fs::remove_file(part) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(DownloadError::io("removing", part, e)),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(DownloadError::io("removing", part, e))
+        }
         _ => Ok(()),
     }
 }

@@ -22,7 +22,11 @@ pub fn read_names(path: &Path) -> Result<BTreeMap<String, u32>, DownloadError> {
     let text = std::fs::read_to_string(path).map_err(|e| DownloadError::io("reading", path, e))?;
     let mut names = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
-        let err = |reason: String| DownloadError::Parse { path: path.to_path_buf(), line: i + 1, reason };
+        let err = |reason: String| DownloadError::Parse {
+            path: path.to_path_buf(),
+            line: i + 1,
+            reason,
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -30,8 +34,16 @@ pub fn read_names(path: &Path) -> Result<BTreeMap<String, u32>, DownloadError> {
         let (Some(name), Some(count), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(err(format!("expected `name<TAB>count`, got {line:?}")));
         };
-        let count: u32 = count.trim().parse().map_err(|_| err(format!("bad image count {count:?}")))?;
-        if name.is_empty() || name.contains(['/', '\\']) || name == "." || name == ".." || count == 0 {
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| err(format!("bad image count {count:?}")))?;
+        if name.is_empty()
+            || name.contains(['/', '\\'])
+            || name == "."
+            || name == ".."
+            || count == 0
+        {
             return Err(err(format!("bad entry {line:?}")));
         }
         if names.insert(name.to_string(), count).is_some() {
@@ -55,7 +67,10 @@ pub fn verify_tree(
         let mut out = Vec::new();
         for entry in std::fs::read_dir(dir).map_err(|e| DownloadError::io("listing", dir, e))? {
             let entry = entry.map_err(|e| DownloadError::io("listing", dir, e))?;
-            let is_dir = entry.file_type().map_err(|e| DownloadError::io("listing", entry.path(), e))?.is_dir();
+            let is_dir = entry
+                .file_type()
+                .map_err(|e| DownloadError::io("listing", entry.path(), e))?
+                .is_dir();
             out.push((entry.file_name().to_string_lossy().into_owned(), is_dir));
         }
         Ok(out)
@@ -87,7 +102,10 @@ pub fn verify_tree(
                 }
             }
             if let Some(missing) = have.iter().position(|h| !h) {
-                problems.push(format!("{person}/{person}_{:04}.jpg is missing", missing + 1));
+                problems.push(format!(
+                    "{person}/{person}_{:04}.jpg is missing",
+                    missing + 1
+                ));
             }
         }
         if seen < names.len() {
@@ -104,9 +122,23 @@ pub fn verify_tree(
         return Ok((seen, found));
     }
     let expected: u32 = names.values().sum();
-    let mut reason = format!("{} problem(s), {found} of {expected} images in place: ", problems.len());
-    reason.push_str(&problems.iter().take(5).cloned().collect::<Vec<_>>().join("; "));
-    Err(DownloadError::ContentMismatch { origin: origin.to_path_buf(), names: names_path.to_path_buf(), reason })
+    let mut reason = format!(
+        "{} problem(s), {found} of {expected} images in place: ",
+        problems.len()
+    );
+    reason.push_str(
+        &problems
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; "),
+    );
+    Err(DownloadError::ContentMismatch {
+        origin: origin.to_path_buf(),
+        names: names_path.to_path_buf(),
+        reason,
+    })
 }
 
 /// How the archive was accepted.
@@ -160,7 +192,8 @@ pub struct Marker {
 pub fn write_marker(lfw_dir: &Path, marker: &Marker) -> Result<PathBuf, DownloadError> {
     let path = lfw_dir.join(MARKER);
     let tmp = lfw_dir.join(format!("{MARKER}.tmp"));
-    let json = serde_json::to_vec_pretty(marker).map_err(|e| DownloadError::io("encoding", &path, e.into()))?;
+    let json = serde_json::to_vec_pretty(marker)
+        .map_err(|e| DownloadError::io("encoding", &path, e.into()))?;
     std::fs::write(&tmp, json).map_err(|e| DownloadError::io("writing", &tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| DownloadError::io("renaming to", &path, e))?;
     Ok(path)
@@ -169,7 +202,9 @@ pub fn write_marker(lfw_dir: &Path, marker: &Marker) -> Result<PathBuf, Download
 /// Reads the marker; `None` when absent or unreadable (then everything is redone).
 pub fn read_marker(lfw_dir: &Path) -> Option<Marker> {
     let bytes = std::fs::read(lfw_dir.join(MARKER)).ok()?;
-    serde_json::from_slice(&bytes).ok().filter(|m: &Marker| m.format == 1)
+    serde_json::from_slice(&bytes)
+        .ok()
+        .filter(|m: &Marker| m.format == 1)
 }
 
 #[cfg(test)]

@@ -130,10 +130,16 @@ pub fn download_lfw(opts: &DownloadOptions) -> Result<DownloadReport, DownloadEr
     let images_dir = lfw_dir.join(IMAGES_DIR);
     match &opts.from {
         Some(Source::Folder(p)) if !p.is_dir() => {
-            return Err(DownloadError::Options(format!("--from {}: no such folder", p.display())))
+            return Err(DownloadError::Options(format!(
+                "--from {}: no such folder",
+                p.display()
+            )))
         }
         Some(Source::Archive(p)) if !p.is_file() => {
-            return Err(DownloadError::Options(format!("--from {}: no such file", p.display())))
+            return Err(DownloadError::Options(format!(
+                "--from {}: no such file",
+                p.display()
+            )))
         }
         _ => {}
     }
@@ -153,7 +159,13 @@ pub fn download_lfw(opts: &DownloadOptions) -> Result<DownloadReport, DownloadEr
 
     let mut files = Vec::new();
     for name in PROTOCOL_FILES {
-        let cands = sources::candidates(name, &lfw_dir, opts.from.as_ref(), &opts.mirrors, opts.default_sources);
+        let cands = sources::candidates(
+            name,
+            &lfw_dir,
+            opts.from.as_ref(),
+            &opts.mirrors,
+            opts.default_sources,
+        );
         let accepted = opts.checksums.for_file(name);
         let record = first_success(name, &cands, |cand| {
             obtain_file(&fetcher, name, cand, &lfw_dir, accepted, &mut downloaded)
@@ -163,9 +175,21 @@ pub fn download_lfw(opts: &DownloadOptions) -> Result<DownloadReport, DownloadEr
 
     let names_path = lfw_dir.join("lfw-names.txt");
     let names = layout::read_names(&names_path)?;
-    let cands = sources::candidates(ARCHIVE_NAME, &lfw_dir, opts.from.as_ref(), &opts.mirrors, opts.default_sources);
+    let cands = sources::candidates(
+        ARCHIVE_NAME,
+        &lfw_dir,
+        opts.from.as_ref(),
+        &opts.mirrors,
+        opts.default_sources,
+    );
     let (archive, (identities, images)) = first_success(ARCHIVE_NAME, &cands, |cand| {
-        let (path, record) = obtain_archive(&fetcher, cand, &lfw_dir, &opts.checksums.archive, &mut downloaded)?;
+        let (path, record) = obtain_archive(
+            &fetcher,
+            cand,
+            &lfw_dir,
+            &opts.checksums.archive,
+            &mut downloaded,
+        )?;
         let downloaded_here = matches!(cand, Candidate::Remote(_));
         let counts = match extract_into_place(&path, &lfw_dir, &names, &names_path, opts.progress) {
             Ok(counts) => counts,
@@ -183,9 +207,18 @@ pub fn download_lfw(opts: &DownloadOptions) -> Result<DownloadReport, DownloadEr
         Ok((record, counts))
     })?;
 
-    let marker = Marker { format: 1, identities, images, files, archive };
+    let marker = Marker {
+        format: 1,
+        identities,
+        images,
+        files,
+        archive,
+    };
     layout::write_marker(&lfw_dir, &marker)?;
-    tracing::info!("LFW ready in {}: {images} images of {identities} people", lfw_dir.display());
+    tracing::info!(
+        "LFW ready in {}: {images} images of {identities} people",
+        lfw_dir.display()
+    );
     Ok(DownloadReport {
         lfw_dir,
         images_dir,
@@ -199,12 +232,17 @@ pub fn download_lfw(opts: &DownloadOptions) -> Result<DownloadReport, DownloadEr
 }
 
 /// The report of a previous complete run, when everything it recorded still holds.
-fn check_complete(opts: &DownloadOptions, lfw_dir: &Path, images_dir: &Path) -> Option<DownloadReport> {
+fn check_complete(
+    opts: &DownloadOptions,
+    lfw_dir: &Path,
+    images_dir: &Path,
+) -> Option<DownloadReport> {
     let marker = layout::read_marker(lfw_dir)?;
     for name in PROTOCOL_FILES {
         let record = marker.files.iter().find(|f| f.name == name)?;
         let digests = checksum::digest_file(&lfw_dir.join(name)).ok()?;
-        if digests != record.digests || digests.verify(opts.checksums.for_file(name), name).is_err() {
+        if digests != record.digests || digests.verify(opts.checksums.for_file(name), name).is_err()
+        {
             tracing::info!("{name} changed since the last run: redoing");
             return None;
         }
@@ -255,9 +293,14 @@ fn first_success<T>(
         }
     }
     match attempts.len() {
-        0 => Err(DownloadError::NoSource { file: file.to_string() }),
+        0 => Err(DownloadError::NoSource {
+            file: file.to_string(),
+        }),
         1 => Err(attempts.remove(0).1),
-        _ => Err(DownloadError::AllSourcesFailed { file: file.to_string(), attempts }),
+        _ => Err(DownloadError::AllSourcesFailed {
+            file: file.to_string(),
+            attempts,
+        }),
     }
 }
 
@@ -305,7 +348,11 @@ fn obtain_file(
     if checked == part {
         rename(&part, &dest)?;
     }
-    Ok(FileRecord { name: name.to_string(), origin, digests })
+    Ok(FileRecord {
+        name: name.to_string(),
+        origin,
+        digests,
+    })
 }
 
 /// Gets the archive from `cand`: a local one is used in place, a remote one downloaded to
@@ -330,7 +377,10 @@ fn obtain_archive(
     let digests = checksum::digest_file(&path)?;
     let verified_by = match digests.find_match(accepted) {
         Some(c) => {
-            tracing::info!("{}: checksum {c} matches a known-good value", path.display());
+            tracing::info!(
+                "{}: checksum {c} matches a known-good value",
+                path.display()
+            );
             ArchiveVerification::Checksum(c.clone())
         }
         None => {
@@ -344,7 +394,14 @@ fn obtain_archive(
             ArchiveVerification::Contents
         }
     };
-    Ok((path, ArchiveRecord { origin: cand.to_string(), digests, verified_by }))
+    Ok((
+        path,
+        ArchiveRecord {
+            origin: cand.to_string(),
+            digests,
+            verified_by,
+        },
+    ))
 }
 
 /// Extracts into a temporary folder, verifies the tree, and renames it into place.
@@ -364,13 +421,17 @@ fn extract_into_place(
             return Err(DownloadError::ContentMismatch {
                 origin: archive.to_path_buf(),
                 names: names_path.to_path_buf(),
-                reason: format!("{} .jpg file(s) are not JPEG data, e.g. {bad}", summary.bad_jpegs.len()),
+                reason: format!(
+                    "{} .jpg file(s) are not JPEG data, e.g. {bad}",
+                    summary.bad_jpegs.len()
+                ),
             });
         }
         let counts = layout::verify_tree(&tmp.join(IMAGES_DIR), names, names_path, archive)?;
         let final_dir = lfw_dir.join(IMAGES_DIR);
         if final_dir.exists() {
-            std::fs::remove_dir_all(&final_dir).map_err(|e| DownloadError::io("removing", &final_dir, e))?;
+            std::fs::remove_dir_all(&final_dir)
+                .map_err(|e| DownloadError::io("removing", &final_dir, e))?;
         }
         rename(&tmp.join(IMAGES_DIR), &final_dir)?;
         Ok(counts)
@@ -381,9 +442,14 @@ fn extract_into_place(
 
 /// Removes `.extract-tmp-*` folders left by killed runs.
 fn remove_stale_tmp(lfw_dir: &Path) -> Result<(), DownloadError> {
-    let entries = std::fs::read_dir(lfw_dir).map_err(|e| DownloadError::io("listing", lfw_dir, e))?;
+    let entries =
+        std::fs::read_dir(lfw_dir).map_err(|e| DownloadError::io("listing", lfw_dir, e))?;
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(".extract-tmp-") {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".extract-tmp-")
+        {
             let p = entry.path();
             std::fs::remove_dir_all(&p).map_err(|e| DownloadError::io("removing", &p, e))?;
         }

@@ -101,7 +101,13 @@ impl Reporter {
             Some(total) if total > 0 && self.done * 10 / total >= self.next_tenth => {
                 self.next_tenth = tenth_after(self.done, total);
                 if self.done < total {
-                    tracing::info!("{}: {}% ({} of {} bytes)", self.label, self.done * 100 / total, self.done, total);
+                    tracing::info!(
+                        "{}: {}% ({} of {} bytes)",
+                        self.label,
+                        self.done * 100 / total,
+                        self.done,
+                        total
+                    );
                 }
             }
             None if self.last_line.elapsed() > Duration::from_secs(10) => {
@@ -120,7 +126,13 @@ impl Reporter {
             bar.finish_and_clear();
         }
         if self.mode != Progress::Quiet {
-            tracing::info!("{}: {} bytes in {:.1} s ({:.1} MB/s)", self.label, self.done, secs, rate);
+            tracing::info!(
+                "{}: {} bytes in {:.1} s ({:.1} MB/s)",
+                self.label,
+                self.done,
+                secs,
+                rate
+            );
         }
     }
 }

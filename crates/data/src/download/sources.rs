@@ -12,14 +12,25 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 /// The official LFW site's base URLs.
-pub const OFFICIAL_BASE_URLS: [&str; 2] =
-    ["https://vis-www.cs.umass.edu/lfw/", "http://vis-www.cs.umass.edu/lfw/"];
+pub const OFFICIAL_BASE_URLS: [&str; 2] = [
+    "https://vis-www.cs.umass.edu/lfw/",
+    "http://vis-www.cs.umass.edu/lfw/",
+];
 
 /// Per-file public copies (file name, URL), as referenced by scikit-learn's LFW loader.
 pub const FILE_MIRRORS: [(&str, &str); 3] = [
-    ("pairs.txt", "https://ndownloader.figshare.com/files/5976006"),
-    ("pairsDevTrain.txt", "https://ndownloader.figshare.com/files/5976012"),
-    ("pairsDevTest.txt", "https://ndownloader.figshare.com/files/5976009"),
+    (
+        "pairs.txt",
+        "https://ndownloader.figshare.com/files/5976006",
+    ),
+    (
+        "pairsDevTrain.txt",
+        "https://ndownloader.figshare.com/files/5976012",
+    ),
+    (
+        "pairsDevTest.txt",
+        "https://ndownloader.figshare.com/files/5976009",
+    ),
 ];
 
 /// What `--from` names.
@@ -43,7 +54,11 @@ impl FromStr for Source {
             return Ok(Source::Url(s.to_string()));
         }
         let path = PathBuf::from(s.strip_prefix("file://").unwrap_or(s));
-        Ok(if path.is_file() { Source::Archive(path) } else { Source::Folder(path) })
+        Ok(if path.is_file() {
+            Source::Archive(path)
+        } else {
+            Source::Folder(path)
+        })
     }
 }
 
@@ -95,8 +110,17 @@ pub fn candidates(
     }
     out.extend(mirrors.iter().map(|m| Candidate::Remote(join_url(m, name))));
     if defaults {
-        out.extend(OFFICIAL_BASE_URLS.iter().map(|b| Candidate::Remote(join_url(b, name))));
-        out.extend(FILE_MIRRORS.iter().filter(|(n, _)| *n == name).map(|(_, u)| Candidate::Remote(u.to_string())));
+        out.extend(
+            OFFICIAL_BASE_URLS
+                .iter()
+                .map(|b| Candidate::Remote(join_url(b, name))),
+        );
+        out.extend(
+            FILE_MIRRORS
+                .iter()
+                .filter(|(n, _)| *n == name)
+                .map(|(_, u)| Candidate::Remote(u.to_string())),
+        );
     }
     let mut unique = Vec::with_capacity(out.len());
     for c in out {
@@ -113,19 +137,34 @@ mod tests {
 
     #[test]
     fn from_strings_are_classified() {
-        assert_eq!("https://h/x/".parse::<Source>().unwrap(), Source::Url("https://h/x/".into()));
+        assert_eq!(
+            "https://h/x/".parse::<Source>().unwrap(),
+            Source::Url("https://h/x/".into())
+        );
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a.tgz");
         std::fs::write(&file, b"x").unwrap();
-        assert_eq!(file.to_str().unwrap().parse::<Source>().unwrap(), Source::Archive(file.clone()));
+        assert_eq!(
+            file.to_str().unwrap().parse::<Source>().unwrap(),
+            Source::Archive(file.clone())
+        );
         let d = dir.path().to_str().unwrap();
-        assert_eq!(d.parse::<Source>().unwrap(), Source::Folder(dir.path().to_path_buf()));
+        assert_eq!(
+            d.parse::<Source>().unwrap(),
+            Source::Folder(dir.path().to_path_buf())
+        );
     }
 
     #[test]
     fn candidates_are_ordered_and_include_figshare_only_where_it_applies() {
         let lfw = Path::new("/d/lfw");
-        let c = candidates("pairs.txt", lfw, Some(&Source::Url("http://m1/".into())), &["http://m2".into()], true);
+        let c = candidates(
+            "pairs.txt",
+            lfw,
+            Some(&Source::Url("http://m1/".into())),
+            &["http://m2".into()],
+            true,
+        );
         let s: Vec<String> = c.iter().map(|c| c.to_string()).collect();
         assert_eq!(
             s,
@@ -138,7 +177,19 @@ mod tests {
                 "https://ndownloader.figshare.com/files/5976006",
             ]
         );
-        let c = candidates("people.txt", lfw, Some(&Source::Archive("/x/a.tgz".into())), &[], false);
-        assert_eq!(c, [Candidate::Local(lfw.join("people.txt")), Candidate::Local("/x/people.txt".into())]);
+        let c = candidates(
+            "people.txt",
+            lfw,
+            Some(&Source::Archive("/x/a.tgz".into())),
+            &[],
+            false,
+        );
+        assert_eq!(
+            c,
+            [
+                Candidate::Local(lfw.join("people.txt")),
+                Candidate::Local("/x/people.txt".into())
+            ]
+        );
     }
 }
