@@ -1,0 +1,93 @@
+//! Errors of the training library.
+//!
+//! Library code returns [`TrainError`]; the run driver (`run.rs`) wraps everything in
+//! `anyhow` with context, as the house style asks of entry points.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong inside arcface-train.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle::Error),
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A TOML configuration could not be parsed.
+    #[error("{path}:{line}: {msg}")]
+    ConfigParse {
+        /// The configuration file.
+        path: PathBuf,
+        /// 1-based line of the problem (0 when unknown).
+        line: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A configuration parsed but holds an invalid value.
+    #[error("{path}:{line}: invalid `{key}`: {msg}")]
+    ConfigInvalid {
+        /// The configuration file (or `<memory>`).
+        path: PathBuf,
+        /// 1-based line of the key (0 when unknown).
+        line: usize,
+        /// Dotted key, e.g. `optim.lr`.
+        key: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A named preset does not exist.
+    #[error("unknown preset `{name}` (no {path}); available: {available}")]
+    UnknownPreset {
+        /// The requested name.
+        name: String,
+        /// Where it was looked for.
+        path: PathBuf,
+        /// Comma-separated list of presets found.
+        available: String,
+    },
+    /// A checkpoint does not fit the model built from the configuration.
+    #[error("checkpoint {path} does not fit the configuration:\n  {}", mismatches.join("\n  "))]
+    CheckpointMismatch {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// One line per missing, unexpected or misshapen tensor.
+        mismatches: Vec<String>,
+    },
+    /// A checkpoint file is unreadable or malformed.
+    #[error("checkpoint {path}: {msg}")]
+    CheckpointFormat {
+        /// The checkpoint file.
+        path: PathBuf,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The loss became NaN or infinite.
+    #[error("non-finite loss ({loss}) at step {step} (epoch {epoch}); last good checkpoint kept")]
+    NonFiniteLoss {
+        /// Global optimizer step (1-based) whose loss was non-finite.
+        step: u64,
+        /// Epoch (0-based) of that step.
+        epoch: usize,
+        /// The offending value.
+        loss: f32,
+    },
+    /// Optimizer state could not be restored.
+    #[error("optimizer state: {0}")]
+    OptimizerState(String),
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, TrainError>;
+
+impl TrainError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        TrainError::Io { path: path.into(), source }
+    }
+}

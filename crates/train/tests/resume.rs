@@ -1,0 +1,108 @@
+//! Exact resume, non-finite loss and checkpoint/config mismatch, through the public API.
+
+mod common;
+
+use arcface_train::{train_with_stop, Checkpointer, RunOptions, StopFlag, TrainError};
+
+fn opts(dir: &std::path::Path, resume: bool) -> RunOptions {
+    RunOptions { out: dir.to_path_buf(), resume, device: "cpu".into() }
+}
+
+#[test]
+fn resume_is_bit_identical_to_a_straight_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let straight = tmp.path().join("straight");
+    let cfg = common::tiny(&cache, "checkpoint_every = 1", 0.1);
+    let s = train_with_stop(&cfg, &opts(&straight, false), &StopFlag::new()).unwrap();
+    assert_eq!(s.steps, 6);
+
+    // Same recipe stopped after 4 steps (mid-epoch: 3 batches per epoch), then resumed.
+    let split = tmp.path().join("split");
+    let first = common::tiny(&cache, "checkpoint_every = 1\nmax_steps = 4", 0.1);
+    assert_eq!(train_with_stop(&first, &opts(&split, false), &StopFlag::new()).unwrap().steps, 4);
+    let latest = Checkpointer::new(split.join("checkpoints"), 3).unwrap().latest().unwrap().unwrap().0;
+    assert_eq!((latest.step, latest.epoch, latest.batch_in_epoch), (4, 1, 1));
+    let resumed = train_with_stop(&cfg, &opts(&split, true), &StopFlag::new()).unwrap();
+    assert_eq!(resumed.steps, 6);
+
+    let a = std::fs::read(straight.join("model.safetensors")).unwrap();
+    let b = std::fs::read(split.join("model.safetensors")).unwrap();
+    assert!(a == b, "resumed weights differ from the straight run");
+    // The metrics file reads as one run: one train line per step, no duplicates.
+    let steps: Vec<u64> = arcface_train::metrics::read_metrics(&split.join("metrics.jsonl"))
+        .unwrap()
+        .iter()
+        .map(|l| l.step())
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
+fn stop_flag_writes_a_checkpoint_and_returns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = common::tiny(&tmp.path().join("cache"), "", 0.1);
+    let stop = StopFlag::new();
+    stop.request();
+    let s = train_with_stop(&cfg, &opts(&tmp.path().join("run"), false), &stop).unwrap();
+    assert!(s.interrupted);
+    let ck = Checkpointer::new(tmp.path().join("run/checkpoints"), 3).unwrap();
+    assert_eq!(ck.latest().unwrap().unwrap().0.step, 0);
+}
+
+#[test]
+fn non_finite_loss_names_the_step_and_keeps_the_last_checkpoint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    // An absurd learning rate overflows the weights to inf within a few steps.
+    let mut cfg = common::tiny(&tmp.path().join("cache"), "checkpoint_every = 1", 1e30);
+    cfg.train.epochs = 20;
+    let err = train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap_err();
+    let Some(TrainError::NonFiniteLoss { step, .. }) = err.downcast_ref::<TrainError>() else {
+        panic!("expected a non-finite loss error, got {err:#}");
+    };
+    assert!(err.to_string().contains(&format!("at step {step}")), "{err}");
+    let ck = Checkpointer::new(run.join("checkpoints"), 3).unwrap();
+    let (meta, path) = ck.latest().unwrap().unwrap();
+    assert_eq!(meta.step, step - 1, "the last good checkpoint is the step before");
+    let tensors = arcface_train::checkpoint::load_tensors(&path, &meta, &candle::Device::Cpu).unwrap();
+    for (name, t) in tensors {
+        let sum = t.to_dtype(candle::DType::F64).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
+        assert!(sum.is_finite(), "{name} is not finite in the kept checkpoint");
+    }
+    assert!(!run.join("model.safetensors").exists());
+}
+
+#[test]
+fn checkpoint_of_another_shape_is_refused_with_the_mismatches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let cache = tmp.path().join("cache");
+    let cfg = common::tiny(&cache, "max_steps = 1", 0.1);
+    train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap();
+    let wider = common::tiny_toml(&cache, "", 0.1).replace("width = 8", "width = 16");
+    let wider = arcface_train::TrainConfig::from_toml_str(&wider, std::path::Path::new("w.toml")).unwrap();
+    let err = train_with_stop(&wider, &opts(&run, true), &StopFlag::new()).unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(msg.contains("does not fit the configuration"), "{msg}");
+    assert!(msg.contains("`backbone.conv1.weight`: checkpoint has [8, 3, 3, 3], model expects [16, 3, 3, 3]"), "{msg}");
+}
+
+#[test]
+fn fresh_run_refuses_a_folder_with_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let cfg = common::tiny(&tmp.path().join("cache"), "max_steps = 1", 0.1);
+    train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap();
+    let err = train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap_err();
+    assert!(err.to_string().contains("--resume"), "{err}");
+}
+
+#[test]
+fn bf16_precision_runs_and_learns_finite_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = common::tiny(&tmp.path().join("cache"), "precision = \"bf16\"\nmax_steps = 3", 0.1);
+    let s = train_with_stop(&cfg, &opts(&tmp.path().join("run"), false), &StopFlag::new()).unwrap();
+    assert_eq!(s.steps, 3);
+    assert!(s.last_loss.is_some_and(f64::is_finite));
+}
