@@ -1,0 +1,201 @@
+//! `arcface bench`: training throughput (forward + margin head + backward + SGD step) of
+//! IResNet backbones in images/s, on CPU or CUDA, f32 or bf16, with the same synthetic batch
+//! every step. `--pytorch` runs `benches/pytorch/train_bench.py` with the same settings in the
+//! same process tree and prints the ratio; `--save DIR` writes the figures as JSON.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use anyhow::{anyhow, Context};
+use arcface_backbone::{init_varmap, select_device, trainable_vars, Config};
+use arcface_loss::{HeadConfig, MarginHead};
+use arcface_train::precision::Precision;
+use arcface_train::{Optimizer, OptimizerConfig};
+use candle::{DType, Device, Tensor};
+use candle_nn::VarMap;
+use clap::Args;
+use serde::Serialize;
+
+/// Arguments of `bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Backbones, comma separated.
+    #[arg(long, default_value = "r34,r50", value_delimiter = ',')]
+    pub backbones: Vec<String>,
+    /// Precisions, comma separated: f32, bf16.
+    #[arg(long, default_value = "f32", value_delimiter = ',')]
+    pub precision: Vec<String>,
+    /// Batch size (default: 128 on CUDA, 32 on CPU).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Classes of the margin head.
+    #[arg(long, default_value_t = 10_000)]
+    pub classes: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
+    /// auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Also run the PyTorch reference (`benches/pytorch/train_bench.py`) and print the ratio.
+    #[arg(long)]
+    pub pytorch: bool,
+    /// Python interpreter for `--pytorch`.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+    /// Write the results as JSON into this folder (e.g. benches/results).
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+}
+
+/// One measured configuration.
+#[derive(Serialize, Clone, Debug)]
+pub struct BenchResult {
+    framework: String,
+    device: String,
+    backbone: String,
+    precision: String,
+    batch_size: usize,
+    classes: usize,
+    steps: usize,
+    images_per_sec: f64,
+    step_ms: f64,
+    peak_memory_mb: Option<f64>,
+}
+
+pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    let device = select_device(&a.device)?;
+    let device_name = if device.is_cuda() { "cuda" } else { "cpu" };
+    let batch = a.batch_size.unwrap_or(if device.is_cuda() { 128 } else { 32 });
+    let mut results = Vec::new();
+    for backbone in &a.backbones {
+        for precision in &a.precision {
+            let r = bench_one(backbone, precision, batch, &a, &device, device_name)?;
+            println!(
+                "candle  {device_name} {backbone} {precision} batch {batch}: {:.2} images/s ({:.1} ms/step){}",
+                r.images_per_sec,
+                r.step_ms,
+                r.peak_memory_mb.map(|m| format!(", peak RSS {m:.0} MB")).unwrap_or_default()
+            );
+            results.push(r);
+            if a.pytorch {
+                let t = pytorch(backbone, precision, batch, &a, device_name)?;
+                println!(
+                    "pytorch {device_name} {backbone} {precision} batch {batch}: {:.2} images/s ({:.1} ms/step)",
+                    t.images_per_sec, t.step_ms
+                );
+                let c = results.last().map(|r| r.images_per_sec).unwrap_or(0.0);
+                println!("ratio candle/pytorch: {:.2}x", c / t.images_per_sec);
+                results.push(t);
+            }
+        }
+    }
+    if let Some(dir) = &a.save {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let path = dir.join(format!("train-{device_name}-{stamp}.json"));
+        let doc = serde_json::json!({ "unix_time": stamp, "device": device_name, "results": results });
+        std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        println!("saved {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bench_one(
+    backbone: &str,
+    precision: &str,
+    batch: usize,
+    a: &BenchArgs,
+    device: &Device,
+    device_name: &str,
+) -> anyhow::Result<BenchResult> {
+    let cfg = Config::from_name(backbone).ok_or_else(|| anyhow!("unknown backbone `{backbone}`"))?;
+    let varmap = VarMap::new();
+    let model = init_varmap(&cfg, &varmap, device, 0)?;
+    let head_cfg = HeadConfig { embedding_size: cfg.num_features, ..HeadConfig::arcface(a.classes) };
+    let head = MarginHead::init_varmap(&head_cfg, &varmap, "head", DType::F32, device, 1)?;
+    let params: Vec<(String, candle::Var)> = {
+        let trainable = trainable_vars(&varmap);
+        trainable.into_iter().enumerate().map(|(i, v)| (format!("p{i}"), v)).collect()
+    };
+    let sgd = OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 5e-4, nesterov: false };
+    let mut opt = Optimizer::new(sgd, params, 0.1);
+    let precision_mode = Precision::new(precision, &cfg, &varmap, device)?;
+    let x = Tensor::randn(0f32, 1f32, (batch, 3, cfg.input_size, cfg.input_size), device)?;
+    let labels: Vec<u32> = (0..batch as u32).map(|i| (i * 7919) % a.classes as u32).collect();
+    let labels = Tensor::new(labels.as_slice(), device)?;
+    let mut step = || -> anyhow::Result<()> {
+        let emb = precision_mode.forward(&model, &x)?;
+        let out = head.forward(&emb, &labels)?;
+        let grads = out.loss.backward()?;
+        opt.step(&grads)?;
+        precision_mode.after_step()?;
+        Ok(())
+    };
+    for _ in 0..a.warmup {
+        step()?;
+    }
+    device.synchronize()?;
+    let t0 = Instant::now();
+    for _ in 0..a.steps {
+        step()?;
+    }
+    device.synchronize()?;
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(BenchResult {
+        framework: "candle".into(),
+        device: device_name.into(),
+        backbone: backbone.into(),
+        precision: precision.into(),
+        batch_size: batch,
+        classes: a.classes,
+        steps: a.steps,
+        images_per_sec: (batch * a.steps) as f64 / secs,
+        step_ms: secs * 1e3 / a.steps as f64,
+        peak_memory_mb: if device.is_cuda() { None } else { peak_rss_mb() },
+    })
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`).
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn pytorch(backbone: &str, precision: &str, batch: usize, a: &BenchArgs, device: &str) -> anyhow::Result<BenchResult> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/pytorch/train_bench.py");
+    let out = Command::new(&a.python)
+        .arg(&script)
+        .args(["--backbone", backbone, "--precision", precision, "--device", device])
+        .args(["--batch-size", &batch.to_string(), "--classes", &a.classes.to_string()])
+        .args(["--warmup", &a.warmup.to_string(), "--steps", &a.steps.to_string(), "--json", "--best"])
+        .output()
+        .with_context(|| format!("running {} {}", a.python, script.display()))?;
+    if !out.status.success() {
+        return Err(anyhow!("PyTorch reference failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    let v: serde_json::Value =
+        serde_json::from_str(last).with_context(|| format!("parsing the PyTorch reference's output {last:?}"))?;
+    let num = |k: &str| v[k].as_f64().ok_or_else(|| anyhow!("PyTorch output lacks `{k}`"));
+    Ok(BenchResult {
+        framework: format!("pytorch{}", v["variant"].as_str().map(|s| format!(" ({s})")).unwrap_or_default()),
+        device: device.into(),
+        backbone: backbone.into(),
+        precision: precision.into(),
+        batch_size: batch,
+        classes: a.classes,
+        steps: a.steps,
+        images_per_sec: num("images_per_sec")?,
+        step_ms: num("step_ms")?,
+        peak_memory_mb: v["peak_memory_mb"].as_f64(),
+    })
+}

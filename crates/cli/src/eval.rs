@@ -1,0 +1,207 @@
+//! `arcface eval`, `verify`, `embed` and `report`: thin wrappers over `arcface_eval`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use arcface_eval::{
+    embed_command, eval_run, verify, write_report, EmbedConfig, EmbedOptions, EvalOptions, ModelSource,
+    PairSource, VerifyOptions,
+};
+use clap::Args;
+
+use crate::ModelArgs;
+
+/// Arguments of `eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// LFW protocol: `dev` (pairsDevTest), `pairs` or `view2` (all of pairs.txt, its 10 folds),
+    /// `view2:K` (fold K only). Default: the run's own protocol, else `pairs`.
+    #[arg(long)]
+    pub protocol: Option<String>,
+    /// A pairs file in `pairs.txt` format over the LFW images.
+    #[arg(long, conflicts_with_all = ["protocol", "bin", "scores"])]
+    pub pairs: Option<PathBuf>,
+    /// An InsightFace verification `.bin` (lfw.bin, cfp_fp.bin, agedb_30.bin).
+    #[arg(long, conflicts_with_all = ["protocol", "scores"])]
+    pub bin: Option<PathBuf>,
+    /// Metrics from an external score file (TSV with `same`, `score`, optional `fold`); no model.
+    #[arg(long, conflicts_with_all = ["protocol", "bin"])]
+    pub scores: Option<PathBuf>,
+    /// Scores are distances (lower = same); with a model: score by squared L2 distance.
+    #[arg(long)]
+    pub distance: bool,
+    /// LFW folder (holding `lfw-deepfunneled/` and the protocol files).
+    #[arg(long, default_value = "data/lfw")]
+    pub lfw: PathBuf,
+    /// Turn the flip test off.
+    #[arg(long)]
+    pub no_flip: bool,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Output folder (default `<run>/eval`, or `runs/eval` without a run).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also copy `eval.json` here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
+    let model = a.model.source();
+    let pairs = if let Some(path) = &a.scores {
+        PairSource::Scores(path.clone())
+    } else if let Some(path) = &a.bin {
+        PairSource::Bin(path.clone())
+    } else if let Some(path) = &a.pairs {
+        PairSource::PairsFile { lfw_dir: a.lfw.clone(), path: path.clone() }
+    } else {
+        let protocol = match (&a.protocol, &a.model.run) {
+            (Some(p), _) => p.clone(),
+            (None, Some(run)) => default_protocol(run)?,
+            (None, None) => "pairs".into(),
+        };
+        PairSource::Lfw { lfw_dir: a.lfw.clone(), protocol }
+    };
+    if model.is_none() && !matches!(pairs, PairSource::Scores(_)) {
+        bail!("name a model (--run runs/NAME, or --weights FILE --backbone rNN), or give --scores FILE");
+    }
+    let mut opts = EvalOptions::new(model, pairs);
+    opts.device = a.device;
+    opts.distance = a.distance;
+    opts.embed = EmbedConfig { batch_size: a.batch_size, flip: !a.no_flip, ..EmbedConfig::default() };
+    opts.out_dir = a.out.or_else(|| a.model.run.is_none().then(|| PathBuf::from("runs/eval")));
+    let result = eval_run(&opts)?;
+    let r = &result.report;
+    println!("{}", arcface_eval::run::summary_markdown(r));
+    println!("outputs in {}", result.out_dir.display());
+    if let Some(json) = &a.json {
+        let src = result.out_dir.join("eval.json");
+        std::fs::copy(&src, json).with_context(|| format!("copying {} to {}", src.display(), json.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The protocol a run was trained under, as an eval protocol name.
+fn default_protocol(run: &std::path::Path) -> anyhow::Result<String> {
+    let info = arcface_eval::run::read_model_info(run)?;
+    Ok(match (info.protocol.as_str(), info.fold) {
+        ("view2", Some(k)) => format!("view2:{k}"),
+        ("dev", _) => "dev".into(),
+        _ => "pairs".into(),
+    })
+}
+
+/// Arguments of `verify`.
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// First face photo.
+    pub a: PathBuf,
+    /// Second face photo.
+    pub b: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Decision threshold on the cosine similarity (default: the run's evaluated threshold).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Turn the flip test off.
+    #[arg(long)]
+    pub no_flip: bool,
+    /// auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+pub fn run_verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let opts = VerifyOptions {
+        model: a.model.required()?,
+        image_a: a.a,
+        image_b: a.b,
+        threshold: a.threshold,
+        device: a.device,
+        flip: !a.no_flip,
+    };
+    let r = verify(&opts)?;
+    println!("similarity {:.4}", r.similarity);
+    println!("threshold  {:.4} ({})", r.threshold, r.threshold_source);
+    println!("{}", r.verdict());
+    Ok(if r.same { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// Arguments of `embed`.
+#[derive(Args)]
+pub struct EmbedArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// An image, a folder of images, or an N x 3 x S x S f32 `.npy` (already normalized).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Output `.npy` (N x D f32); for image inputs a `.txt` list of the files sits beside it.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Flip test: L2-normalize(f(x) + f(flip(x))).
+    #[arg(long)]
+    pub flip: bool,
+    /// L2-normalize each row.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+}
+
+pub fn run_embed(a: EmbedArgs) -> anyhow::Result<ExitCode> {
+    let model: ModelSource = a.model.required()?;
+    let opts = EmbedOptions {
+        model,
+        input: a.input,
+        output: a.output,
+        device: a.device,
+        config: EmbedConfig { batch_size: a.batch_size, flip: a.flip, normalize: a.normalize || a.flip, progress: true },
+    };
+    let r = embed_command(&opts)?;
+    println!("wrote {} x {} embeddings to {}", r.count, r.dim, r.output.display());
+    if let Some(list) = &r.list {
+        println!("file list in {}", list.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Arguments of `report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// Run folders (default: every folder under `runs/` holding a `metrics.jsonl`).
+    pub runs: Vec<PathBuf>,
+    /// Output folder for `report.html` and `report.md`.
+    #[arg(long, default_value = "runs/report")]
+    pub out: PathBuf,
+}
+
+pub fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
+    let runs = if a.runs.is_empty() { discover_runs("runs".as_ref())? } else { a.runs };
+    if runs.is_empty() {
+        bail!("no runs found under runs/ (a run folder holds metrics.jsonl); name them explicitly");
+    }
+    let html = write_report(&runs, &a.out)?;
+    println!("report of {} run(s): {}", runs.len(), html.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn discover_runs(root: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(root) else { return Ok(Vec::new()) };
+    let mut runs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("metrics.jsonl").is_file())
+        .collect();
+    runs.sort();
+    Ok(runs)
+}
