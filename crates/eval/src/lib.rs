@@ -9,6 +9,7 @@ pub mod embed;
 pub mod embed_cmd;
 pub mod error;
 pub mod metrics;
+pub mod model;
 pub mod plots;
 pub mod report;
 pub mod run;

@@ -264,6 +264,7 @@ impl CurvesPlot<'_> {
         &self,
         area: &DrawingArea<DB, Shift>,
         label: &str,
+        legend: SeriesLabelPosition,
         series: &dyn Fn(&Curves) -> Vec<&Vec<(f64, f64)>>,
     ) -> std::result::Result<(), String> {
         let all = self.runs.iter().flat_map(|r| series(r).into_iter().flatten().copied());
@@ -282,6 +283,7 @@ impl CurvesPlot<'_> {
             .configure_mesh()
             .x_desc("step")
             .y_desc(label)
+            .x_label_formatter(&|v| format!("{v:.0}"))
             .y_label_formatter(&|v| format!("{v:.3}"))
             .label_style((FAMILY, 13))
             .draw()
@@ -313,7 +315,7 @@ impl CurvesPlot<'_> {
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(legend)
             .label_font((FAMILY, 13))
             .background_style(WHITE.mix(0.8))
             .border_style(BLACK)
@@ -328,9 +330,10 @@ impl Plot for CurvesPlot<'_> {
         root.fill(&WHITE).map_err(err)?;
         let root = root.titled(&self.title, (FAMILY, 22)).map_err(err)?;
         let panels = root.split_evenly((3, 1));
-        self.panel(&panels[0], "loss", &|r| vec![&r.loss])?;
-        self.panel(&panels[1], "accuracy", &|r| vec![&r.train_accuracy, &r.val_accuracy])?;
-        self.panel(&panels[2], "learning rate", &|r| vec![&r.lr])?;
+        use SeriesLabelPosition::{LowerRight, UpperRight};
+        self.panel(&panels[0], "loss", UpperRight, &|r| vec![&r.loss])?;
+        self.panel(&panels[1], "accuracy", LowerRight, &|r| vec![&r.train_accuracy, &r.val_accuracy])?;
+        self.panel(&panels[2], "learning rate", UpperRight, &|r| vec![&r.lr])?;
         Ok(())
     }
 }

@@ -1,5 +1,4 @@
-//! Evaluating a trained model: load it from a run folder (`model.json` +
-//! `model.safetensors`) or from a weight file plus a backbone name, embed the images of a
+//! Evaluating a trained model (see [`crate::model`] for loading it): embed the images of a
 //! pair protocol (LFW `dev`, `pairs`, `view2:k`, a pairs file, or an InsightFace `.bin`), or
 //! read precomputed scores, then write `eval.json`, `summary.md`, `scores.tsv` and the ROC
 //! and score-histogram plots (PNG and SVG) into the run's `eval/` folder or a chosen one.
@@ -12,102 +11,18 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use arcface_backbone::{Config, IResNet};
 use arcface_data::protocol::read_pairs;
 use arcface_data::{Lfw, PairSet, Preprocess, Protocol};
 use candle::{Device, Tensor};
-use candle_nn::VarMap;
 use serde::{Deserialize, Serialize};
 
 use crate::bin::read_bin;
 use crate::embed::{cosine_rows, embed_images, EmbedConfig, ImageSource};
 use crate::error::{Error, Result};
+pub use crate::model::{load_model, read_model_info, LoadedModel, ModelInfo, ModelSource};
 use crate::metrics::{evaluate_scores, FoldMetrics, MetricsOptions, RocCurve, TarAtFar};
 use crate::plots::{render, HistPlot, PlotTarget, RocPlot};
 use crate::scores::{read_scores_tsv, write_scores_tsv, ScoreTable};
-
-/// `model.json` of a run folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelInfo {
-    /// Backbone shape.
-    pub backbone: Config,
-    /// Preprocessing the model was trained with.
-    pub preprocess: Preprocess,
-    /// Loss name (e.g. `arcface`).
-    #[serde(default)]
-    pub loss: String,
-    /// Training protocol (`dev`, `view2`, ...).
-    #[serde(default)]
-    pub protocol: String,
-    /// Held-out view2 fold, if any.
-    #[serde(default)]
-    pub fold: Option<usize>,
-}
-
-/// Where a model comes from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModelSource {
-    /// A run folder with `model.json` and `model.safetensors`.
-    Run(PathBuf),
-    /// A weight file (`.safetensors` or InsightFace `.pth`) and a backbone name (`r50`).
-    Weights {
-        /// The weight file.
-        path: PathBuf,
-        /// Backbone preset name.
-        backbone: String,
-    },
-}
-
-/// A model ready for inference.
-pub struct LoadedModel {
-    /// The network (use `forward_t(x, false)`).
-    pub net: IResNet,
-    /// Its variables.
-    pub varmap: VarMap,
-    /// Shape, preprocessing and training facts.
-    pub info: ModelInfo,
-    /// The run folder, when loaded from one.
-    pub run_dir: Option<PathBuf>,
-    /// The device the weights live on.
-    pub device: Device,
-}
-
-/// Reads a run's `model.json`.
-pub fn read_model_info(run_dir: &Path) -> Result<ModelInfo> {
-    let path = run_dir.join("model.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))
-}
-
-/// Loads a model on `device`.
-pub fn load_model(source: &ModelSource, device: &Device) -> Result<LoadedModel> {
-    let (info, weights, run_dir) = match source {
-        ModelSource::Run(dir) => {
-            let info = read_model_info(dir)?;
-            let weights = dir.join("model.safetensors");
-            if !weights.is_file() {
-                return Err(Error::format(&weights, "missing: the run has no final weights (did training finish?)"));
-            }
-            (info, weights, Some(dir.clone()))
-        }
-        ModelSource::Weights { path, backbone } => {
-            let config = Config::from_name(backbone).ok_or_else(|| {
-                Error::Invalid(format!("unknown backbone {backbone:?} (expected r18, r34, r50 or r100)"))
-            })?;
-            let info = ModelInfo {
-                backbone: config,
-                preprocess: Preprocess::default(),
-                loss: String::new(),
-                protocol: String::new(),
-                fold: None,
-            };
-            (info, path.clone(), None)
-        }
-    };
-    let (net, varmap) = arcface_backbone::load_model(&info.backbone, &weights, device)
-        .map_err(|e| Error::Backbone(e.to_string()))?;
-    Ok(LoadedModel { net, varmap, info, run_dir, device: device.clone() })
-}
 
 /// Which pairs to evaluate.
 #[derive(Debug, Clone, PartialEq)]
@@ -273,7 +188,7 @@ fn score_pairset(model: &LoadedModel, set: &PairSet, opts: &EvalOptions, root: &
 fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBuf>)> {
     if let PairSource::Scores(path) = &opts.pairs {
         let table = read_scores_tsv(path)?;
-        let protocol = format!("scores:{}", path.display());
+        let protocol = format!("scores:{}", file_name(path));
         return Ok((Scored { table, protocol, embed_seconds: 0.0, images: 0 }, None, None));
     }
     let source = opts.model.as_ref().ok_or_else(|| Error::Invalid("a model is needed to embed images".into()))?;
@@ -298,7 +213,7 @@ fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBu
             if file.folds < 2 {
                 t.folds = Some(balanced_folds(&t.same, 10));
             }
-            (t, format!("pairs:{}", path.display()), secs, set.images.len())
+            (t, format!("pairs:{}", file_name(path)), secs, set.images.len())
         }
         PairSource::Bin(path) => {
             let bin = read_bin(path)?;
@@ -312,7 +227,7 @@ fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBu
             let odd = Tensor::arange_step(1u32, 2 * n as u32, 2, &Device::Cpu)?;
             let scores = cosine_rows(&emb.index_select(&even, 0)?, &emb.index_select(&odd, 0)?)?;
             let t = ScoreTable { same: bin.issame.clone(), scores, folds: None, names: Vec::new() };
-            (t, format!("bin:{}", path.display()), secs, bin.images.len())
+            (t, format!("bin:{}", file_name(path)), secs, bin.images.len())
         }
         PairSource::Scores(_) => unreachable!("handled above"),
     };
@@ -321,6 +236,10 @@ fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBu
     }
     let scored = Scored { table, protocol, embed_seconds: secs, images };
     Ok((scored, Some(model.info.clone()), model.run_dir.clone()))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// The preprocessing for a `.bin`: whole image (size read from the first one) to `size`.
