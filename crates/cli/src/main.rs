@@ -8,6 +8,7 @@ mod bench;
 mod download;
 mod eval;
 mod preview;
+mod study;
 
 mod summary;
 mod train;
@@ -43,6 +44,8 @@ enum Command {
     Summary(summary::SummaryArgs),
     /// Write one self-contained HTML page (and markdown) across runs.
     Report(eval::ReportArgs),
+    /// The softmax-vs-ArcFace study: train both, evaluate, draw the figures.
+    Study(study::StudyArgs),
     /// Training throughput of r34/r50 in images/s (optionally against PyTorch).
     Bench(bench::BenchArgs),
 }
@@ -93,6 +96,7 @@ fn main() -> ExitCode {
         Command::Embed(a) => eval::run_embed(a),
         Command::Summary(a) => summary::run(a),
         Command::Report(a) => eval::run_report(a),
+        Command::Study(a) => study::run(a),
         Command::Bench(a) => bench::run(a),
     };
     match result {

@@ -1,0 +1,191 @@
+//! `arcface study`: the ArcFace paper's softmax-vs-ArcFace comparison, reproduced on LFW.
+//!
+//! Trains normalized softmax (`s cos theta`) and ArcFace (`s cos(theta + m)`) with the same
+//! backbone, data, schedule, scale and seed, evaluates both on the protocol's test pairs, and
+//! writes a report with: the accuracy table, ROC overlay and training curves (the cross-run
+//! report), the angle between each training embedding and its own class center versus the
+//! nearest other center (the paper's figures 5-8), the angles of same-person and
+//! different-person test pairs, and a 2-D picture of the 8 LFW people with the most images
+//! trained with 2-d embeddings, drawn on the unit circle with their class centers (the paper's
+//! toy figure). `--quick` uses the CPU-sized `quick` preset on `dev`; the full variant uses
+//! `configs/study_full.toml` on `dev` and all ten `view2` folds (a GPU run).
+//!
+//! Finished runs are reused, so an interrupted study picks up where it stopped.
+
+mod angles;
+mod figures;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+use arcface_eval::{eval_run, write_report, EvalOptions, ModelSource, PairSource};
+use arcface_train::{train, RunOptions, TrainConfig};
+use clap::Args;
+
+/// The 8 LFW people with the most images (the 2-D figure).
+pub const TOP8: [&str; 8] = [
+    "George_W_Bush",
+    "Colin_Powell",
+    "Tony_Blair",
+    "Donald_Rumsfeld",
+    "Gerhard_Schroeder",
+    "Ariel_Sharon",
+    "Hugo_Chavez",
+    "Junichiro_Koizumi",
+];
+
+/// The two losses compared.
+const LOSSES: [&str; 2] = ["softmax", "arcface"];
+
+/// Arguments of `study`.
+#[derive(Args)]
+pub struct StudyArgs {
+    /// The CPU variant: the `quick` preset on `dev` only (about 20 minutes on 2 cores per loss... see README).
+    #[arg(long)]
+    pub quick: bool,
+    /// Base config (preset name or TOML file); default `quick` with --quick, else `study_full`.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Output folder.
+    #[arg(long, default_value = "runs/study")]
+    pub out: PathBuf,
+    /// auto, cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Epochs of the 2-D toy training.
+    #[arg(long, default_value_t = 30)]
+    pub toy_epochs: usize,
+    /// Skip the 2-D toy figure.
+    #[arg(long)]
+    pub no_toy: bool,
+}
+
+pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
+    let preset = a.config.clone().unwrap_or_else(|| if a.quick { "quick".into() } else { "study_full".into() });
+    let base = load(&preset)?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+
+    // Which protocol runs: dev always; the full variant adds the ten view2 folds.
+    let mut protocols: Vec<(String, Option<usize>)> = vec![("dev".into(), None)];
+    if !a.quick {
+        protocols.extend((0..10).map(|k| ("view2".to_string(), Some(k))));
+    }
+
+    let mut dev_runs = Vec::new();
+    let mut all_runs = Vec::new();
+    for (protocol, fold) in &protocols {
+        for loss in LOSSES {
+            let mut cfg = base.clone();
+            cfg.loss.kind = loss.into();
+            if loss == "softmax" {
+                cfg.loss.m = None;
+            }
+            cfg.data.protocol = protocol.clone();
+            cfg.data.fold = *fold;
+            cfg.name = match fold {
+                Some(k) => format!("{loss}-view2-{k}"),
+                None => format!("{loss}-{protocol}"),
+            };
+            cfg.validate()?;
+            let dir = a.out.join(&cfg.name);
+            train_once(&cfg, &dir, &a.device)?;
+            let eval_protocol = match fold {
+                Some(k) => format!("view2:{k}"),
+                None => protocol.clone(),
+            };
+            evaluate_once(&cfg, &dir, &eval_protocol, &a.device)?;
+            if fold.is_none() {
+                dev_runs.push((loss, cfg.clone(), dir.clone()));
+            }
+            all_runs.push(dir);
+        }
+    }
+
+    let report_dir = a.out.join("report");
+    let html = write_report(&all_runs, &report_dir)?;
+    eprintln!("cross-run report: {}", html.display());
+
+    // Angle statistics on the dev runs.
+    let mut class_angles = Vec::new();
+    let mut pair_angles = Vec::new();
+    for (loss, cfg, dir) in &dev_runs {
+        class_angles.push((loss.to_string(), angles::class_angles(cfg, dir, &a.device)?));
+        pair_angles.push((loss.to_string(), angles::pair_angles(dir)?));
+    }
+    let mut toy = Vec::new();
+    if !a.no_toy {
+        for loss in LOSSES {
+            toy.push((loss.to_string(), angles::toy_2d(&base, loss, &a.out, a.toy_epochs, &a.device)?));
+        }
+    }
+    let page = figures::write_study(&a.out, &preset, &dev_runs_summary(&dev_runs)?, &all_runs, &class_angles, &pair_angles, &toy)?;
+    println!("study report: {}", page.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load(spec: &str) -> anyhow::Result<TrainConfig> {
+    Ok(if spec.ends_with(".toml") || spec.contains('/') {
+        TrainConfig::from_toml_file(spec)?
+    } else {
+        TrainConfig::preset(spec)?
+    })
+}
+
+/// Trains unless the run already finished; resumes it when it has checkpoints.
+pub(crate) fn train_once(cfg: &TrainConfig, dir: &Path, device: &str) -> anyhow::Result<()> {
+    if dir.join("model.safetensors").is_file() {
+        eprintln!("== study: {} already trained, reusing {}", cfg.name, dir.display());
+        return Ok(());
+    }
+    let resume = dir.join("checkpoints").is_dir()
+        && std::fs::read_dir(dir.join("checkpoints")).map(|mut d| d.next().is_some()).unwrap_or(false);
+    eprintln!("== study: training {} ({})", cfg.name, if resume { "resuming" } else { "from scratch" });
+    let summary = train(cfg, &RunOptions { out: dir.to_path_buf(), resume, device: device.into() })?;
+    if summary.interrupted {
+        bail!("training of {} was interrupted; run the study again to resume it", cfg.name);
+    }
+    Ok(())
+}
+
+fn evaluate_once(cfg: &TrainConfig, dir: &Path, protocol: &str, device: &str) -> anyhow::Result<()> {
+    if dir.join("eval/eval.json").is_file() && dir.join("eval/scores.tsv").is_file() {
+        return Ok(());
+    }
+    let lfw_dir = cfg.data.lfw_dir.clone().unwrap_or_else(|| cfg.data.dir.join("lfw"));
+    let mut opts = EvalOptions::new(
+        Some(ModelSource::Run(dir.to_path_buf())),
+        PairSource::Lfw { lfw_dir, protocol: protocol.into() },
+    );
+    opts.device = device.into();
+    let r = eval_run(&opts)?;
+    eprintln!(
+        "== study: {} on {protocol}: accuracy {:.2}% +- {:.2}, AUC {:.4}",
+        cfg.name,
+        r.report.accuracy_mean * 100.0,
+        r.report.accuracy_std * 100.0,
+        r.report.auc
+    );
+    Ok(())
+}
+
+/// One row of the study's own accuracy table.
+pub struct RunRow {
+    /// Loss name.
+    pub loss: String,
+    /// The run folder.
+    pub dir: PathBuf,
+    /// `eval.json` as parsed.
+    pub eval: serde_json::Value,
+}
+
+fn dev_runs_summary(runs: &[(&str, TrainConfig, PathBuf)]) -> anyhow::Result<Vec<RunRow>> {
+    runs.iter()
+        .map(|(loss, _, dir)| {
+            let path = dir.join("eval/eval.json");
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let eval = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            Ok(RunRow { loss: loss.to_string(), dir: dir.clone(), eval })
+        })
+        .collect()
+}
