@@ -259,13 +259,16 @@ fn range(points: impl Iterator<Item = (f64, f64)>) -> Option<((f64, f64), (f64, 
     })
 }
 
+/// Picks the point lists of one panel from a run (the first solid, the rest validation).
+type SeriesOf = dyn Fn(&Curves) -> Vec<&Vec<(f64, f64)>>;
+
 impl CurvesPlot<'_> {
     fn panel<DB: DrawingBackend>(
         &self,
         area: &DrawingArea<DB, Shift>,
         label: &str,
         legend: SeriesLabelPosition,
-        series: &dyn Fn(&Curves) -> Vec<&Vec<(f64, f64)>>,
+        series: &SeriesOf,
     ) -> std::result::Result<(), String> {
         let all = self.runs.iter().flat_map(|r| series(r).into_iter().flatten().copied());
         let Some(((x0, x1), (y0, y1))) = range(all) else {
