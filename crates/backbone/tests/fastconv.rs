@@ -1,0 +1,255 @@
+//! `fastconv::conv2d` against candle's own `conv2d`: forward output and, through candle's
+//! autograd (`Var` + `backward`), the input and weight gradients, on seeded random shapes.
+//! candle's conv is the independent reference here; its CPU kernels share no code with ours.
+
+use arcface_backbone::fastconv::conv2d;
+use candle::{DType, Device, Tensor, Var};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// Max |a - b| over max |b|: the tolerance is relative to the reference's scale.
+fn rel_err(a: &Tensor, b: &Tensor) -> anyhow::Result<f32> {
+    anyhow::ensure!(
+        a.dims() == b.dims(),
+        "shape {:?} vs {:?}",
+        a.dims(),
+        b.dims()
+    );
+    let a = a.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let b = b.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
+    let diff = a
+        .iter()
+        .zip(&b)
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    Ok(diff / scale)
+}
+
+fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> anyhow::Result<Tensor> {
+    let len = dims.iter().product();
+    let data: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
+    Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
+}
+
+/// One case: shapes (n, c, h, w) and (k, c, kh, kh), stride, padding.
+#[derive(Debug, Clone, Copy)]
+struct Case {
+    x: [usize; 4],
+    k: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+}
+
+/// Convolution from differentiable candle primitives (zero padding, strided `index_select`
+/// per kernel tap, batched matmul), used as a second reference whose gradients come from
+/// candle's autograd of those primitives rather than of `conv2d`.
+fn naive_conv(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> candle::Result<Tensor> {
+    let (n, c, h, wd) = x.dims4()?;
+    let (k, _, kh, kw) = w.dims4()?;
+    let (ho, wo) = (
+        (h + 2 * pad - kh) / stride + 1,
+        (wd + 2 * pad - kw) / stride + 1,
+    );
+    let xp = x.pad_with_zeros(2, pad, pad)?.pad_with_zeros(3, pad, pad)?;
+    let taps = |len: usize, off: usize| {
+        let idx: Vec<u32> = (0..len).map(|o| (o * stride + off) as u32).collect();
+        Tensor::new(idx, x.device())
+    };
+    let mut y = Tensor::zeros((n, k, ho * wo), x.dtype(), x.device())?;
+    for ky in 0..kh {
+        for kx in 0..kw {
+            let tap = xp
+                .index_select(&taps(ho, ky)?, 2)?
+                .index_select(&taps(wo, kx)?, 3)?;
+            let w_tap = w.narrow(2, ky, 1)?.narrow(3, kx, 1)?.reshape((k, c))?;
+            y = (y + w_tap.broadcast_matmul(&tap.reshape((n, c, ho * wo))?)?)?;
+        }
+    }
+    y.reshape((n, k, ho, wo))
+}
+
+/// Checks forward and both gradients of one case; the loss is `sum(y * r)` with a random
+/// `r`, so the output gradient is `r` rather than all ones.
+fn check(case: Case, rng: &mut ChaCha8Rng) -> anyhow::Result<()> {
+    let [_, c, h, w] = case.x;
+    let x = Var::from_tensor(&random(rng, &case.x)?)?;
+    let wt = Var::from_tensor(&random(rng, &[case.k, c, case.kernel, case.kernel])?)?;
+    let (xs, ws) = (x.as_tensor(), wt.as_tensor());
+    let ours = conv2d(xs, ws, case.stride, case.pad)?;
+    let candle_y = xs.conv2d(ws, case.pad, case.stride, 1, 1)?;
+    let naive_y = naive_conv(xs, ws, case.stride, case.pad)?;
+    for (name, reference) in [("candle", &candle_y), ("naive", &naive_y)] {
+        let e = rel_err(&ours, reference)?;
+        anyhow::ensure!(e < 1e-4, "{case:?}: forward vs {name}: rel err {e}");
+    }
+
+    let r = random(rng, candle_y.dims())?;
+    let g_ours = ours.mul(&r)?.sum_all()?.backward()?;
+    let mut references = vec![("naive", naive_y.mul(&r)?.sum_all()?.backward()?)];
+    // candle 0.11's conv2d backward derives the transposed conv's output padding from the
+    // height alone, so its input gradient has the wrong width (an error) whenever height
+    // and width differ modulo the stride; compare with it only where it is defined.
+    if h % case.stride == w % case.stride {
+        references.push(("candle", candle_y.mul(&r)?.sum_all()?.backward()?));
+    }
+    for (name, g_ref) in &references {
+        for (what, var) in [("input", &x), ("weight", &wt)] {
+            let a = g_ours
+                .get(var)
+                .ok_or_else(|| anyhow::anyhow!("{case:?}: no {what} grad"))?;
+            let b = g_ref
+                .get(var)
+                .ok_or_else(|| anyhow::anyhow!("{case:?}: no {name} grad"))?;
+            let e = rel_err(a, b)?;
+            anyhow::ensure!(e < 1e-4, "{case:?}: {what} gradient vs {name}: rel err {e}");
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn grid_of_kernels_strides_paddings_matches_candle() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for kernel in [1, 3] {
+        for stride in [1, 2] {
+            for pad in [0, 1] {
+                // Odd and even sizes, non-square, more and fewer images than threads.
+                for (x, k) in [([1, 3, 7, 7], 5), ([2, 8, 8, 6], 4), ([4, 5, 9, 11], 16)] {
+                    check(
+                        Case {
+                            x,
+                            k,
+                            kernel,
+                            stride,
+                            pad,
+                        },
+                        &mut rng,
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn random_shapes_match_candle() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(2024);
+    for _ in 0..24 {
+        let kernel = [1, 3][rng.gen_range(0..2)];
+        let case = Case {
+            x: [
+                rng.gen_range(1..=4),
+                rng.gen_range(1..=64),
+                rng.gen_range(5..=28),
+                rng.gen_range(5..=28),
+            ],
+            k: rng.gen_range(1..=64),
+            kernel,
+            stride: rng.gen_range(1..=2),
+            pad: rng.gen_range(0..=1),
+        };
+        check(case, &mut rng)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn iresnet_like_layers_match_candle() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    // Stem, a stage-1 conv, a downsampling conv and its 1x1 stride-2 shortcut.
+    let cases = [
+        Case {
+            x: [2, 3, 28, 28],
+            k: 64,
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+        },
+        Case {
+            x: [3, 64, 14, 14],
+            k: 64,
+            kernel: 3,
+            stride: 1,
+            pad: 1,
+        },
+        Case {
+            x: [2, 64, 14, 14],
+            k: 128,
+            kernel: 3,
+            stride: 2,
+            pad: 1,
+        },
+        Case {
+            x: [2, 64, 14, 14],
+            k: 128,
+            kernel: 1,
+            stride: 2,
+            pad: 0,
+        },
+    ];
+    for case in cases {
+        check(case, &mut rng)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn non_contiguous_inputs_are_handled() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    // x stored as N x C x W x H and viewed transposed; w stored as C x K x 3 x 3.
+    let x = Var::from_tensor(&random(&mut rng, &[2, 4, 9, 7])?)?;
+    let w = Var::from_tensor(&random(&mut rng, &[4, 6, 3, 3])?)?;
+    let xt = x.as_tensor().transpose(2, 3)?;
+    let wt = w.as_tensor().transpose(0, 1)?;
+    assert!(!xt.is_contiguous() && !wt.is_contiguous());
+    let ours = conv2d(&xt, &wt, 2, 1)?;
+    let theirs = xt.conv2d(&wt, 1, 2, 1, 1)?;
+    assert!(rel_err(&ours, &theirs)? < 1e-4);
+    let r = random(&mut rng, theirs.dims())?;
+    let (ga, gb) = (
+        ours.mul(&r)?.sum_all()?.backward()?,
+        theirs.mul(&r)?.sum_all()?.backward()?,
+    );
+    for var in [&x, &w] {
+        let (a, b) = (ga.get(var).expect("grad"), gb.get(var).expect("ref grad"));
+        assert!(rel_err(a, b)? < 1e-4);
+    }
+    Ok(())
+}
+
+#[test]
+fn constant_input_gets_no_gradient_but_weight_does() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let x = random(&mut rng, &[2, 3, 10, 10])?;
+    let w = Var::from_tensor(&random(&mut rng, &[8, 3, 3, 3])?)?;
+    let grads = conv2d(&x, w.as_tensor(), 1, 1)?.sum_all()?.backward()?;
+    let reference = x.conv2d(w.as_tensor(), 1, 1, 1, 1)?.sum_all()?.backward()?;
+    assert!(grads.get(&x).is_none());
+    let dw = grads.get(&w).expect("weight grad");
+    assert!(rel_err(dw, reference.get(&w).expect("ref weight grad"))? < 1e-4);
+    Ok(())
+}
+
+#[test]
+fn other_dtypes_fall_back_to_candle() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let x = random(&mut rng, &[1, 2, 6, 6])?.to_dtype(DType::F64)?;
+    let w = random(&mut rng, &[3, 2, 3, 3])?.to_dtype(DType::F64)?;
+    let ours = conv2d(&x, &w, 1, 1)?;
+    assert_eq!(ours.dtype(), DType::F64);
+    assert!(rel_err(&ours, &x.conv2d(&w, 1, 1, 1, 1)?)? < 1e-12);
+    Ok(())
+}
+
+#[test]
+fn bad_shapes_are_errors_not_panics() -> anyhow::Result<()> {
+    let x = Tensor::zeros((1, 3, 8, 8), DType::F32, &Device::Cpu)?;
+    let w = Tensor::zeros((4, 2, 3, 3), DType::F32, &Device::Cpu)?;
+    assert!(conv2d(&x, &w, 1, 1).is_err());
+    let w = Tensor::zeros((4, 3, 9, 9), DType::F32, &Device::Cpu)?;
+    assert!(conv2d(&x, &w, 1, 0).is_err());
+    assert!(conv2d(&x, &w.narrow(2, 0, 3)?.narrow(3, 0, 3)?, 0, 1).is_err());
+    Ok(())
+}
