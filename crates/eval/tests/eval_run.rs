@@ -163,3 +163,27 @@ fn eval_of_score_file_needs_no_model() {
     assert!((r.report.accuracy_mean - want).abs() < 1e-9);
     assert!(!r.report.flip);
 }
+
+/// Real data, on demand: `ARCFACE_LFW_DIR=data/lfw cargo test -p arcface-eval --test eval_run
+/// -- --ignored --nocapture`. A random tiny model on the 1000 dev pairs: checks the whole path
+/// on real files and prints the timing; accuracy is only expected to be above chance-ish.
+#[test]
+#[ignore]
+fn real_lfw_dev_with_random_tiny_model() {
+    let Some(lfw) = std::env::var_os("ARCFACE_LFW_DIR") else {
+        eprintln!("ARCFACE_LFW_DIR not set: skipped");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = make_run(&tmp.path().join("run"), 11);
+    let pairs = PairSource::Lfw { lfw_dir: lfw.into(), protocol: "dev".into() };
+    let r = eval_run(&quiet(EvalOptions::new(Some(ModelSource::Run(run)), pairs))).unwrap();
+    let rep = &r.report;
+    eprintln!(
+        "dev: {} pairs, accuracy {:.4} +- {:.4}, AUC {:.4}, EER {:.4}, {:.1} images/s ({:.1} s)",
+        rep.num_pairs, rep.accuracy_mean, rep.accuracy_std, rep.auc, rep.eer, rep.images_per_sec, rep.embed_seconds
+    );
+    assert_eq!(rep.num_pairs, 1000);
+    assert_eq!(rep.folds.len(), 10);
+    assert!(rep.folds.iter().all(|f| f.num_pairs == 100));
+}
