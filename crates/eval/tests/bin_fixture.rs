@@ -38,3 +38,11 @@ fn truncated_and_corrupt_files_are_clear_errors() {
     let e = read_bin(Path::new("/nonexistent/lfw.bin")).unwrap_err().to_string();
     assert!(e.contains("/nonexistent/lfw.bin"), "{e}");
 }
+
+#[test]
+fn numpy_image_arrays_are_rejected_clearly() {
+    // fixtures/numpy_images.bin: images pickled as numpy uint8 arrays (make_bin_fixture.py).
+    let e = read_bin(&fixtures().join("numpy_images.bin")).unwrap_err().to_string();
+    assert!(e.contains("numpy_images.bin"), "{e}");
+    assert!(e.contains("image 0 is not bytes (numpy arrays are not supported"), "{e}");
+}
