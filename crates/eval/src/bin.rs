@@ -47,15 +47,25 @@ pub fn parse_bin(bytes: &[u8], path: &Path) -> Result<BinSet> {
     let bad = |m: String| Error::format(path, m);
     // Globals (numpy) are replaced by None instead of failing, so the error below can say
     // what the file holds.
-    let value = serde_pickle::value_from_slice(bytes, DeOptions::new().replace_unresolved_globals())
-        .map_err(|e| bad(format!("not a readable pickle (corrupt or truncated?): {e}")))?;
-    let top = as_list(value)
-        .ok_or_else(|| bad("expected a pickled (images, issame) tuple".into()))?;
-    let [images, issame]: [Value; 2] = top
-        .try_into()
-        .map_err(|t: Vec<Value>| bad(format!("expected a 2-tuple (images, issame), got {} items", t.len())))?;
-    let images = as_list(images).ok_or_else(|| bad("first element (images) is not a list".into()))?;
-    let issame = as_list(issame).ok_or_else(|| bad("second element (issame) is not a list".into()))?;
+    let value =
+        serde_pickle::value_from_slice(bytes, DeOptions::new().replace_unresolved_globals())
+            .map_err(|e| {
+                bad(format!(
+                    "not a readable pickle (corrupt or truncated?): {e}"
+                ))
+            })?;
+    let top =
+        as_list(value).ok_or_else(|| bad("expected a pickled (images, issame) tuple".into()))?;
+    let [images, issame]: [Value; 2] = top.try_into().map_err(|t: Vec<Value>| {
+        bad(format!(
+            "expected a 2-tuple (images, issame), got {} items",
+            t.len()
+        ))
+    })?;
+    let images =
+        as_list(images).ok_or_else(|| bad("first element (images) is not a list".into()))?;
+    let issame =
+        as_list(issame).ok_or_else(|| bad("second element (issame) is not a list".into()))?;
     let images = images
         .into_iter()
         .enumerate()
@@ -139,6 +149,9 @@ mod tests {
         let e = parse_bin(&pickle(&strs), Path::new("x.bin")).unwrap_err();
         assert!(e.to_string().contains("image 0 is not bytes: str"), "{e}");
         let e = parse_bin(b"not a pickle", Path::new("x.bin")).unwrap_err();
-        assert!(e.to_string().starts_with("x.bin: not a readable pickle"), "{e}");
+        assert!(
+            e.to_string().starts_with("x.bin: not a readable pickle"),
+            "{e}"
+        );
     }
 }

@@ -29,19 +29,32 @@ pub struct EmbedConfig {
 
 impl Default for EmbedConfig {
     fn default() -> Self {
-        Self { batch_size: 64, flip: true, normalize: true, progress: true }
+        Self {
+            batch_size: 64,
+            flip: true,
+            normalize: true,
+            progress: true,
+        }
     }
 }
 
 /// Divides each row by its L2 norm (rows of zeros stay zero).
 pub fn l2_normalize(x: &Tensor) -> candle::Result<Tensor> {
-    let norm = x.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+    let norm = x
+        .sqr()?
+        .sum_keepdim(D::Minus1)?
+        .sqrt()?
+        .clamp(1e-12f32, f32::MAX)?;
     x.broadcast_div(&norm)
 }
 
 /// Embeds one batch (N x 3 x S x S, normalized pixels) in eval mode, with the flip test and
 /// normalization of `config`.
-pub fn embed_tensor<M: ModuleT>(model: &M, x: &Tensor, config: &EmbedConfig) -> candle::Result<Tensor> {
+pub fn embed_tensor<M: ModuleT>(
+    model: &M,
+    x: &Tensor,
+    config: &EmbedConfig,
+) -> candle::Result<Tensor> {
     // detach: the weights are Vars, so an undetached output keeps the whole batch's
     // activation graph alive (about 1.3 GB per 64 images even for a width-8 IResNet), and
     // collecting embeddings over a data set would pile those graphs up.
@@ -79,7 +92,14 @@ impl Progress {
             bar.set_message(label.to_string());
             bar
         });
-        Self { bar, total, done: 0, next_line: 0, label: label.to_string(), enabled }
+        Self {
+            bar,
+            total,
+            done: 0,
+            next_line: 0,
+            label: label.to_string(),
+            enabled,
+        }
     }
 
     /// Records `n` more finished items.
@@ -143,8 +163,10 @@ pub fn embed_images<M: ModuleT + Sync>(
     let mut out = Vec::with_capacity(n.div_ceil(bs));
     for start in (0..n).step_by(bs) {
         let end = (start + bs).min(n);
-        let pixels: Vec<Vec<u8>> =
-            (start..end).into_par_iter().map(|i| source.load(i, preprocess)).collect::<Result<_>>()?;
+        let pixels: Vec<Vec<u8>> = (start..end)
+            .into_par_iter()
+            .map(|i| source.load(i, preprocess))
+            .collect::<Result<_>>()?;
         let x = images_to_tensor(&pixels.concat(), end - start, preprocess.size, device)?;
         out.push(embed_tensor(model, &x, config)?.to_device(&Device::Cpu)?);
         progress.inc(end - start);
@@ -154,7 +176,12 @@ pub fn embed_images<M: ModuleT + Sync>(
 }
 
 /// Embeds an N x 3 x S x S tensor of already normalized pixels in batches.
-pub fn embed_all<M: ModuleT>(model: &M, x: &Tensor, device: &Device, config: &EmbedConfig) -> Result<Tensor> {
+pub fn embed_all<M: ModuleT>(
+    model: &M,
+    x: &Tensor,
+    device: &Device,
+    config: &EmbedConfig,
+) -> Result<Tensor> {
     let n = x.dim(0)?;
     let bs = config.batch_size.max(1);
     let mut progress = Progress::new("embedding", n, config.progress);
@@ -195,16 +222,37 @@ mod tests {
     #[test]
     fn flip_test_adds_the_mirror_then_normalizes() {
         // Row [1, 2, 0]: f(x) + f(flip(x)) = [1,2,0] + [0,2,1] = [1,4,1], norm sqrt(18).
-        let x = Tensor::new(&[1f32, 2., 0.], &Device::Cpu).unwrap().reshape((1, 1, 1, 3)).unwrap();
+        let x = Tensor::new(&[1f32, 2., 0.], &Device::Cpu)
+            .unwrap()
+            .reshape((1, 1, 1, 3))
+            .unwrap();
         let x = x.broadcast_as((1, 3, 3, 3)).unwrap().contiguous().unwrap();
-        let cfg = EmbedConfig { flip: true, progress: false, ..Default::default() };
-        let e = embed_tensor(&FirstRow, &x, &cfg).unwrap().to_vec2::<f32>().unwrap();
+        let cfg = EmbedConfig {
+            flip: true,
+            progress: false,
+            ..Default::default()
+        };
+        let e = embed_tensor(&FirstRow, &x, &cfg)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
         let r = 18f32.sqrt();
         for (a, b) in e[0].iter().zip([1. / r, 4. / r, 1. / r]) {
             assert!((a - b).abs() < 1e-6, "{a} vs {b}");
         }
-        let raw = EmbedConfig { flip: false, normalize: false, progress: false, ..Default::default() };
-        assert_eq!(embed_tensor(&FirstRow, &x, &raw).unwrap().to_vec2::<f32>().unwrap(), vec![vec![1., 2., 0.]]);
+        let raw = EmbedConfig {
+            flip: false,
+            normalize: false,
+            progress: false,
+            ..Default::default()
+        };
+        assert_eq!(
+            embed_tensor(&FirstRow, &x, &raw)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap(),
+            vec![vec![1., 2., 0.]]
+        );
     }
 
     /// Sums the first row with a trainable scale, so outputs would track the graph.
@@ -221,8 +269,15 @@ mod tests {
         let x = Tensor::ones((2, 3, 1, 4), candle::DType::F32, &Device::Cpu).unwrap();
         assert!(Scaled(var.clone()).forward_t(&x, false).unwrap().track_op());
         for flip in [false, true] {
-            let cfg = EmbedConfig { flip, normalize: false, progress: false, batch_size: 2 };
-            assert!(!embed_tensor(&Scaled(var.clone()), &x, &cfg).unwrap().track_op());
+            let cfg = EmbedConfig {
+                flip,
+                normalize: false,
+                progress: false,
+                batch_size: 2,
+            };
+            assert!(!embed_tensor(&Scaled(var.clone()), &x, &cfg)
+                .unwrap()
+                .track_op());
         }
     }
 
@@ -236,8 +291,16 @@ mod tests {
 
     #[test]
     fn batches_concatenate_in_order() {
-        let x = Tensor::arange(0f32, 2. * 3. * 2. * 2. * 5., &Device::Cpu).unwrap().reshape((10, 3, 2, 2)).unwrap();
-        let cfg = EmbedConfig { batch_size: 3, flip: false, normalize: false, progress: false };
+        let x = Tensor::arange(0f32, 2. * 3. * 2. * 2. * 5., &Device::Cpu)
+            .unwrap()
+            .reshape((10, 3, 2, 2))
+            .unwrap();
+        let cfg = EmbedConfig {
+            batch_size: 3,
+            flip: false,
+            normalize: false,
+            progress: false,
+        };
         let e = embed_all(&FirstRow, &x, &Device::Cpu, &cfg).unwrap();
         assert_eq!(e.dims(), &[10, 2]);
         assert_eq!(e.to_vec2::<f32>().unwrap()[9], vec![108., 109.]);

@@ -67,24 +67,36 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Reads an N x 3 x S x S f32 `.npy` and checks its shape against the model input size.
 pub fn read_image_npy(path: &Path, size: usize) -> Result<Tensor> {
-    let t = Tensor::read_npy(path).map_err(|e| Error::format(path, format!("not a readable .npy: {e}")))?;
+    let t = Tensor::read_npy(path)
+        .map_err(|e| Error::format(path, format!("not a readable .npy: {e}")))?;
     if t.dtype() != DType::F32 {
-        return Err(Error::format(path, format!("expected f32 pixels, found {:?}", t.dtype())));
+        return Err(Error::format(
+            path,
+            format!("expected f32 pixels, found {:?}", t.dtype()),
+        ));
     }
     match t.dims() {
         [n, 3, h, w] if *h == size && *w == size && *n > 0 => Ok(t),
-        d => Err(Error::format(path, format!("expected shape N x 3 x {size} x {size}, found {d:?}"))),
+        d => Err(Error::format(
+            path,
+            format!("expected shape N x 3 x {size} x {size}, found {d:?}"),
+        )),
     }
 }
 
 /// Runs the `embed` command.
 pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
     let input = &opts.input;
-    let is_npy = input.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    let is_npy = input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     let images = if input.is_dir() {
         let list = list_images(input)?;
         if list.is_empty() {
-            return Err(Error::format(input, "no images (jpg, jpeg, png, bmp, webp) in this folder"));
+            return Err(Error::format(
+                input,
+                "no images (jpg, jpeg, png, bmp, webp) in this folder",
+            ));
         }
         Some(list)
     } else if is_npy {
@@ -97,7 +109,13 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
     let device = arcface_backbone::select_device(&opts.device)?;
     let model = load_model(&opts.model, &device)?;
     let emb = match &images {
-        Some(paths) => embed_images(&model.net, &ImageSource::Paths(paths), &model.info.preprocess, &device, &opts.config)?,
+        Some(paths) => embed_images(
+            &model.net,
+            &ImageSource::Paths(paths),
+            &model.info.preprocess,
+            &device,
+            &opts.config,
+        )?,
         None => {
             let x = read_image_npy(input, model.info.backbone.input_size)?;
             embed_all(&model.net, &x, &device, &opts.config)?
@@ -107,7 +125,8 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
     if let Some(parent) = opts.output.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
-    emb.write_npy(&opts.output).map_err(|e| Error::format(&opts.output, e.to_string()))?;
+    emb.write_npy(&opts.output)
+        .map_err(|e| Error::format(&opts.output, e.to_string()))?;
     let list = match images {
         Some(paths) => {
             let list = opts.output.with_extension("txt");
@@ -117,5 +136,10 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
         }
         None => None,
     };
-    Ok(EmbedResult { count, dim, output: opts.output.clone(), list })
+    Ok(EmbedResult {
+        count,
+        dim,
+        output: opts.output.clone(),
+        list,
+    })
 }

@@ -18,10 +18,12 @@ pub mod verify;
 
 pub use bin::{read_bin, BinSet};
 pub use embed::{embed_images, embed_tensor, EmbedConfig};
+pub use embed_cmd::{embed_command, EmbedOptions, EmbedResult};
 pub use error::{Error, Result};
 pub use metrics::{evaluate_scores, Metrics, MetricsOptions};
-pub use run::{eval_run, load_model, EvalOptions, EvalReport, EvalResult, ModelInfo, ModelSource, PairSource};
-pub use scores::{read_scores_tsv, ScoreTable};
 pub use report::write_report;
+pub use run::{
+    eval_run, load_model, EvalOptions, EvalReport, EvalResult, ModelInfo, ModelSource, PairSource,
+};
+pub use scores::{read_scores_tsv, ScoreTable};
 pub use verify::{verify, VerifyOptions, VerifyResult};
-pub use embed_cmd::{embed_command, EmbedOptions, EmbedResult};

@@ -32,7 +32,11 @@ pub struct MetricsOptions {
 
 impl Default for MetricsOptions {
     fn default() -> Self {
-        Self { distance: false, num_folds: 10, far_targets: vec![1e-3, 1e-2] }
+        Self {
+            distance: false,
+            num_folds: 10,
+            far_targets: vec![1e-3, 1e-2],
+        }
     }
 }
 
@@ -122,7 +126,9 @@ pub fn contiguous_folds(n: usize, k: usize) -> Vec<usize> {
 /// Sorted distinct values; errors on NaN.
 fn distinct(values: &[f64]) -> Result<Vec<f64>> {
     if values.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Invalid("scores must be finite (found NaN or infinity)".into()));
+        return Err(Error::Invalid(
+            "scores must be finite (found NaN or infinity)".into(),
+        ));
     }
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
@@ -150,7 +156,13 @@ pub fn accuracy_at(scores: &[f64], same: &[bool], threshold: f64, distance: bool
     let correct = scores
         .iter()
         .zip(same)
-        .filter(|(&s, &y)| (if distance { s < threshold } else { s > threshold }) == y)
+        .filter(|(&s, &y)| {
+            (if distance {
+                s < threshold
+            } else {
+                s > threshold
+            }) == y
+        })
         .count();
     correct as f64 / scores.len() as f64
 }
@@ -163,7 +175,10 @@ struct Counts {
 
 impl Counts {
     fn new(d: usize) -> Self {
-        Self { same: vec![0; d], diff: vec![0; d] }
+        Self {
+            same: vec![0; d],
+            diff: vec![0; d],
+        }
     }
 
     /// Correct predictions for every candidate k in 0..=d (threshold between distinct
@@ -172,8 +187,12 @@ impl Counts {
         let d = self.same.len();
         let get = |v: &Vec<u64>, o: Option<&Vec<u64>>, j: usize| v[j] - o.map_or(0, |o| o[j]);
         let (mut same_below, mut diff_below) = (0u64, 0u64);
-        let total_same: u64 = (0..d).map(|j| get(&self.same, other.map(|o| &o.same), j)).sum();
-        let total_diff: u64 = (0..d).map(|j| get(&self.diff, other.map(|o| &o.diff), j)).sum();
+        let total_same: u64 = (0..d)
+            .map(|j| get(&self.same, other.map(|o| &o.same), j))
+            .sum();
+        let total_diff: u64 = (0..d)
+            .map(|j| get(&self.diff, other.map(|o| &o.diff), j))
+            .sum();
         let mut out = Vec::with_capacity(d + 1);
         for k in 0..=d {
             // Similarity: "same" iff value index >= k; distance: iff index < k.
@@ -212,7 +231,10 @@ pub fn evaluate_scores(
 ) -> Result<Metrics> {
     let n = scores.len();
     if same.len() != n {
-        return Err(Error::Invalid(format!("{n} scores but {} labels", same.len())));
+        return Err(Error::Invalid(format!(
+            "{n} scores but {} labels",
+            same.len()
+        )));
     }
     let num_same = same.iter().filter(|&&s| s).count();
     if num_same == 0 || num_same == n {
@@ -222,7 +244,10 @@ pub fn evaluate_scores(
     }
     let fold_ids = match folds {
         Some(f) if f.len() != n => {
-            return Err(Error::Invalid(format!("{n} scores but {} fold ids", f.len())))
+            return Err(Error::Invalid(format!(
+                "{n} scores but {} fold ids",
+                f.len()
+            )))
         }
         Some(f) => f.to_vec(),
         None => {
@@ -253,7 +278,11 @@ pub fn evaluate_scores(
     let mut per_fold: Vec<Counts> = fold_list.iter().map(|_| Counts::new(d)).collect();
     for i in 0..n {
         let f = fold_list.partition_point(|&x| x < fold_ids[i]);
-        let (t, p) = if same[i] { (&mut total.same, &mut per_fold[f].same) } else { (&mut total.diff, &mut per_fold[f].diff) };
+        let (t, p) = if same[i] {
+            (&mut total.same, &mut per_fold[f].same)
+        } else {
+            (&mut total.diff, &mut per_fold[f].diff)
+        };
         t[index[i]] += 1;
         p[index[i]] += 1;
     }
@@ -281,7 +310,11 @@ pub fn evaluate_scores(
     let k = argmax(&all);
 
     let roc = roc_curve(&total, &values, opts.distance);
-    let tar_at_far = opts.far_targets.iter().map(|&t| tar_at_far(&roc, t)).collect();
+    let tar_at_far = opts
+        .far_targets
+        .iter()
+        .map(|&t| tar_at_far(&roc, t))
+        .collect();
     Ok(Metrics {
         num_pairs: n,
         num_same,
@@ -305,9 +338,21 @@ fn roc_curve(total: &Counts, values: &[f64], distance: bool) -> RocCurve {
     let neg: u64 = total.diff.iter().sum();
     let d = values.len();
     // Similarity: strictest = largest score; distance: smallest distance.
-    let order: Vec<usize> = if distance { (0..d).collect() } else { (0..d).rev().collect() };
-    let first = if distance { values[0] - 1.0 } else { values[d - 1] + 1.0 };
-    let mut roc = RocCurve { far: vec![0.0], tar: vec![0.0], thresholds: vec![first] };
+    let order: Vec<usize> = if distance {
+        (0..d).collect()
+    } else {
+        (0..d).rev().collect()
+    };
+    let first = if distance {
+        values[0] - 1.0
+    } else {
+        values[d - 1] + 1.0
+    };
+    let mut roc = RocCurve {
+        far: vec![0.0],
+        tar: vec![0.0],
+        thresholds: vec![first],
+    };
     let (mut tp, mut fp) = (0u64, 0u64);
     for j in order {
         tp += total.same[j];
@@ -330,10 +375,19 @@ pub fn auc(roc: &RocCurve) -> f64 {
 
 /// FAR where the piecewise-linear ROC meets FAR = 1 - TAR.
 pub fn eer(roc: &RocCurve) -> f64 {
-    let g: Vec<f64> = roc.far.iter().zip(&roc.tar).map(|(f, t)| 1.0 - f - t).collect();
+    let g: Vec<f64> = roc
+        .far
+        .iter()
+        .zip(&roc.tar)
+        .map(|(f, t)| 1.0 - f - t)
+        .collect();
     for i in 0..g.len().saturating_sub(1) {
         if g[i] >= 0.0 && g[i + 1] <= 0.0 {
-            let t = if g[i] == g[i + 1] { 0.0 } else { g[i] / (g[i] - g[i + 1]) };
+            let t = if g[i] == g[i + 1] {
+                0.0
+            } else {
+                g[i] / (g[i] - g[i + 1])
+            };
             return roc.far[i] + t * (roc.far[i + 1] - roc.far[i]);
         }
     }
@@ -345,7 +399,12 @@ pub fn eer(roc: &RocCurve) -> f64 {
 pub fn tar_at_far(roc: &RocCurve, target: f64) -> TarAtFar {
     // FAR and TAR never decrease along the curve, so the last admissible point is best.
     let i = roc.far.iter().rposition(|&f| f <= target).unwrap_or(0);
-    TarAtFar { far_target: target, tar: roc.tar[i], far: roc.far[i], threshold: roc.thresholds[i] }
+    TarAtFar {
+        far_target: target,
+        tar: roc.tar[i],
+        far: roc.far[i],
+        threshold: roc.thresholds[i],
+    }
 }
 
 #[cfg(test)]
@@ -366,7 +425,8 @@ mod tests {
         // Best threshold: midpoint between 0.35 and 0.4 = 0.375, accuracy 1.
         let s = [0.1, 0.4, 0.35, 0.8];
         let y = [false, true, false, true];
-        let m = evaluate_scores(&s, &y, Some(&[0, 0, 1, 1][..]), &MetricsOptions::default()).unwrap();
+        let m =
+            evaluate_scores(&s, &y, Some(&[0, 0, 1, 1][..]), &MetricsOptions::default()).unwrap();
         assert_eq!(m.roc.far, vec![0.0, 0.0, 0.0, 0.5, 1.0]);
         assert_eq!(m.roc.tar, vec![0.0, 0.5, 1.0, 1.0, 1.0]);
         assert!((m.auc - 1.0).abs() < 1e-12);
@@ -408,9 +468,17 @@ mod tests {
     #[test]
     fn distance_mode_flips_the_decision() {
         // Distances: same pairs are small. 0.2 s, 0.5 d -> threshold midpoint 0.35.
-        let opts = MetricsOptions { distance: true, ..Default::default() };
-        let m = evaluate_scores(&[0.2, 0.5, 0.1, 0.9], &[true, false, true, false], Some(&[0, 0, 1, 1][..]), &opts)
-            .unwrap();
+        let opts = MetricsOptions {
+            distance: true,
+            ..Default::default()
+        };
+        let m = evaluate_scores(
+            &[0.2, 0.5, 0.1, 0.9],
+            &[true, false, true, false],
+            Some(&[0, 0, 1, 1][..]),
+            &opts,
+        )
+        .unwrap();
         assert_eq!(m.best_accuracy, 1.0);
         assert!((m.threshold - 0.35).abs() < 1e-12);
         assert!((m.auc - 1.0).abs() < 1e-12);

@@ -73,13 +73,18 @@ pub fn load_model(source: &ModelSource, device: &Device) -> Result<LoadedModel> 
             let info = read_model_info(dir)?;
             let weights = dir.join("model.safetensors");
             if !weights.is_file() {
-                return Err(Error::format(&weights, "missing: the run has no final weights (did training finish?)"));
+                return Err(Error::format(
+                    &weights,
+                    "missing: the run has no final weights (did training finish?)",
+                ));
             }
             (info, weights, Some(dir.clone()))
         }
         ModelSource::Weights { path, backbone } => {
             let config = Config::from_name(backbone).ok_or_else(|| {
-                Error::Invalid(format!("unknown backbone {backbone:?} (expected r18, r34, r50 or r100)"))
+                Error::Invalid(format!(
+                    "unknown backbone {backbone:?} (expected r18, r34, r50 or r100)"
+                ))
             })?;
             let info = ModelInfo {
                 backbone: config,
@@ -93,5 +98,11 @@ pub fn load_model(source: &ModelSource, device: &Device) -> Result<LoadedModel> 
     };
     let (net, varmap) = arcface_backbone::load_model(&info.backbone, &weights, device)
         .map_err(|e| Error::Backbone(e.to_string()))?;
-    Ok(LoadedModel { net, varmap, info, run_dir, device: device.clone() })
+    Ok(LoadedModel {
+        net,
+        varmap,
+        info,
+        run_dir,
+        device: device.clone(),
+    })
 }

@@ -36,7 +36,10 @@ pub enum PlotTarget<'a> {
 /// Something drawable on any plotters backend.
 pub trait Plot {
     /// Draws the plot onto `root`; errors are plotters' messages.
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String>;
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String>;
 }
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
@@ -48,8 +51,14 @@ pub fn render<P: Plot>(plot: &P, size: (u32, u32), target: PlotTarget) -> Result
     register_font();
     match target {
         PlotTarget::File(path) => {
-            let fail = |message: String| Error::Plot { path: path.to_path_buf(), message };
-            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg")) {
+            let fail = |message: String| Error::Plot {
+                path: path.to_path_buf(),
+                message,
+            };
+            if path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+            {
                 let root = SVGBackend::new(path, size).into_drawing_area();
                 plot.draw(&root).map_err(fail)?;
                 root.present().map_err(|e| fail(err(e)))
@@ -60,7 +69,10 @@ pub fn render<P: Plot>(plot: &P, size: (u32, u32), target: PlotTarget) -> Result
             }
         }
         PlotTarget::Svg(buf) => {
-            let fail = |message: String| Error::Plot { path: PathBuf::from("<svg string>"), message };
+            let fail = |message: String| Error::Plot {
+                path: PathBuf::from("<svg string>"),
+                message,
+            };
             let root = SVGBackend::with_string(buf, size).into_drawing_area();
             plot.draw(&root).map_err(fail)?;
             root.present().map_err(|e| fail(err(e)))
@@ -94,7 +106,10 @@ pub struct RocPlot<'a> {
 }
 
 impl Plot for RocPlot<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         // The smallest non-zero FAR any curve reaches, so the left edge shows real points.
         let min_far = self
@@ -122,12 +137,19 @@ impl Plot for RocPlot<'_> {
             .map_err(err)?;
         for (i, (name, roc)) in self.curves.iter().enumerate() {
             let color = palette(i);
-            let points = roc.far.iter().zip(&roc.tar).filter(|(f, _)| **f >= lo).map(|(f, t)| (*f, *t));
+            let points = roc
+                .far
+                .iter()
+                .zip(&roc.tar)
+                .filter(|(f, _)| **f >= lo)
+                .map(|(f, t)| (*f, *t));
             chart
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .map_err(err)?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -158,22 +180,39 @@ pub struct HistPlot<'a> {
 }
 
 impl Plot for HistPlot<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         let bins = self.bins.max(1);
         let lo = self.scores.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = self.scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (lo.min(0.0) - 0.5, lo.max(0.0) + 0.5) };
+        let hi = self
+            .scores
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        let (lo, hi) = if lo.is_finite() && hi > lo {
+            (lo, hi)
+        } else {
+            (lo.min(0.0) - 0.5, lo.max(0.0) + 0.5)
+        };
         let width = (hi - lo) / bins as f64;
         let mut counts = [vec![0usize; bins], vec![0usize; bins]];
         for (&s, &y) in self.scores.iter().zip(self.same) {
             let b = (((s - lo) / width) as usize).min(bins - 1);
             counts[usize::from(y)][b] += 1;
         }
-        let totals = [counts[0].iter().sum::<usize>().max(1), counts[1].iter().sum::<usize>().max(1)];
+        let totals = [
+            counts[0].iter().sum::<usize>().max(1),
+            counts[1].iter().sum::<usize>().max(1),
+        ];
         // Normalized to a fraction per bin so unequal class sizes compare.
         let frac = |k: usize, b: usize| counts[k][b] as f64 / totals[k] as f64;
-        let top = (0..bins).flat_map(|b| [frac(0, b), frac(1, b)]).fold(0.0f64, f64::max) * 1.1;
+        let top = (0..bins)
+            .flat_map(|b| [frac(0, b), frac(1, b)])
+            .fold(0.0f64, f64::max)
+            * 1.1;
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, (FAMILY, 22))
             .margin(12)
@@ -188,26 +227,36 @@ impl Plot for HistPlot<'_> {
             .label_style((FAMILY, 14))
             .draw()
             .map_err(err)?;
-        for (k, (name, color)) in [("different", RGBColor(214, 39, 40)), ("same", RGBColor(44, 160, 44))]
-            .into_iter()
-            .enumerate()
+        for (k, (name, color)) in [
+            ("different", RGBColor(214, 39, 40)),
+            ("same", RGBColor(44, 160, 44)),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let bars = (0..bins).map(|b| {
                 let x0 = lo + b as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width, frac(k, b))], color.mix(0.45).filled())
+                Rectangle::new(
+                    [(x0, 0.0), (x0 + width, frac(k, b))],
+                    color.mix(0.45).filled(),
+                )
             });
             chart
                 .draw_series(bars)
                 .map_err(err)?
                 .label(format!("{name} ({})", counts[k].iter().sum::<usize>()))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.mix(0.45).filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 15, y + 5)], color.mix(0.45).filled())
+                });
         }
         if let Some(t) = self.threshold {
             chart
                 .draw_series(LineSeries::new([(t, 0.0), (t, top)], BLACK.stroke_width(2)))
                 .map_err(err)?
                 .label(format!("threshold {t:.3}"))
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -255,7 +304,10 @@ fn range(points: impl Iterator<Item = (f64, f64)>) -> Option<((f64, f64), (f64, 
     }
     r.map(|((x0, x1), (y0, y1))| {
         let pad = ((y1 - y0) * 0.05).max(1e-9);
-        ((x0, if x1 > x0 { x1 } else { x0 + 1.0 }), (y0 - pad, y1 + pad))
+        (
+            (x0, if x1 > x0 { x1 } else { x0 + 1.0 }),
+            (y0 - pad, y1 + pad),
+        )
     })
 }
 
@@ -270,10 +322,17 @@ impl CurvesPlot<'_> {
         legend: SeriesLabelPosition,
         series: &SeriesOf,
     ) -> std::result::Result<(), String> {
-        let all = self.runs.iter().flat_map(|r| series(r).into_iter().flatten().copied());
+        let all = self
+            .runs
+            .iter()
+            .flat_map(|r| series(r).into_iter().flatten().copied());
         let Some(((x0, x1), (y0, y1))) = range(all) else {
             return area
-                .draw(&Text::new(format!("{label}: no data"), (20, 20), (FAMILY, 16)))
+                .draw(&Text::new(
+                    format!("{label}: no data"),
+                    (20, 20),
+                    (FAMILY, 16),
+                ))
                 .map_err(err);
         };
         let mut chart = ChartBuilder::on(area)
@@ -302,11 +361,18 @@ impl CurvesPlot<'_> {
                         .draw_series(LineSeries::new(s.iter().copied(), color.stroke_width(2)))
                         .map_err(err)?
                         .label(run.name.clone())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                        });
                 } else {
                     // Validation: sparse points, drawn as dashed line plus markers.
                     chart
-                        .draw_series(DashedLineSeries::new(s.iter().copied(), 6, 4, color.stroke_width(1)))
+                        .draw_series(DashedLineSeries::new(
+                            s.iter().copied(),
+                            6,
+                            4,
+                            color.stroke_width(1),
+                        ))
                         .map_err(err)?;
                     chart
                         .draw_series(s.iter().map(|&p| Circle::new(p, 4, color.filled())))
@@ -329,13 +395,18 @@ impl CurvesPlot<'_> {
 }
 
 impl Plot for CurvesPlot<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         let root = root.titled(&self.title, (FAMILY, 22)).map_err(err)?;
         let panels = root.split_evenly((3, 1));
         use SeriesLabelPosition::{LowerRight, UpperRight};
         self.panel(&panels[0], "loss", UpperRight, &|r| vec![&r.loss])?;
-        self.panel(&panels[1], "accuracy", LowerRight, &|r| vec![&r.train_accuracy, &r.val_accuracy])?;
+        self.panel(&panels[1], "accuracy", LowerRight, &|r| {
+            vec![&r.train_accuracy, &r.val_accuracy]
+        })?;
         self.panel(&panels[2], "learning rate", UpperRight, &|r| vec![&r.lr])?;
         Ok(())
     }

@@ -33,7 +33,10 @@ pub struct RunSummary {
 /// Reads `metrics.jsonl` into curves, throughput and time; errors name the line.
 pub fn read_metrics_jsonl(path: &Path, name: &str) -> Result<(Curves, Option<f64>, Option<f64>)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let mut c = Curves { name: name.to_string(), ..Default::default() };
+    let mut c = Curves {
+        name: name.to_string(),
+        ..Default::default()
+    };
     let (mut speeds, mut elapsed) = (Vec::new(), None::<f64>);
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -82,8 +85,15 @@ pub fn read_run(dir: &Path) -> Result<RunSummary> {
     if !dir.is_dir() {
         return Err(Error::format(dir, "not a run folder (does not exist)"));
     }
-    let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let model = if dir.join("model.json").is_file() { Some(read_model_info(dir)?) } else { None };
+    let name = dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let model = if dir.join("model.json").is_file() {
+        Some(read_model_info(dir)?)
+    } else {
+        None
+    };
     let eval_path = dir.join("eval").join("eval.json");
     let eval = if eval_path.is_file() {
         let text = std::fs::read_to_string(&eval_path).map_err(|e| Error::io(&eval_path, e))?;
@@ -95,12 +105,30 @@ pub fn read_run(dir: &Path) -> Result<RunSummary> {
     let (curves, images_per_sec, training_seconds) = if jsonl.is_file() {
         read_metrics_jsonl(&jsonl, &name)?
     } else {
-        (Curves { name: name.clone(), ..Default::default() }, None, None)
+        (
+            Curves {
+                name: name.clone(),
+                ..Default::default()
+            },
+            None,
+            None,
+        )
     };
     if model.is_none() && eval.is_none() && !jsonl.is_file() {
-        return Err(Error::format(dir, "no model.json, metrics.jsonl or eval/eval.json: nothing to report"));
+        return Err(Error::format(
+            dir,
+            "no model.json, metrics.jsonl or eval/eval.json: nothing to report",
+        ));
     }
-    Ok(RunSummary { name, dir: dir.to_path_buf(), model, eval, curves, images_per_sec, training_seconds })
+    Ok(RunSummary {
+        name,
+        dir: dir.to_path_buf(),
+        model,
+        eval,
+        curves,
+        images_per_sec,
+        training_seconds,
+    })
 }
 
 /// `r50` for the presets, else the stage layout and width.
@@ -108,7 +136,11 @@ pub fn backbone_name(c: &arcface_backbone::Config) -> String {
     for n in ["r18", "r34", "r50", "r100"] {
         if let Some(p) = arcface_backbone::Config::from_name(n) {
             if p.layers == c.layers {
-                return if c.width == 64 { n.to_string() } else { format!("{n} (width {})", c.width) };
+                return if c.width == 64 {
+                    n.to_string()
+                } else {
+                    format!("{n} (width {})", c.width)
+                };
             }
         }
     }
@@ -116,7 +148,10 @@ pub fn backbone_name(c: &arcface_backbone::Config) -> String {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 fn pct(x: Option<f64>) -> String {
@@ -138,10 +173,21 @@ fn table_rows(runs: &[RunSummary]) -> Vec<Vec<String>> {
             let tar = |k: &str| pct(e.and_then(|e| e.tar_at_far.get(k).copied()));
             vec![
                 r.name.clone(),
-                r.model.as_ref().map_or("-".into(), |m| backbone_name(&m.backbone)),
+                r.model
+                    .as_ref()
+                    .map_or("-".into(), |m| backbone_name(&m.backbone)),
                 r.model.as_ref().map_or("-".into(), |m| m.loss.clone()),
-                e.map_or_else(|| r.model.as_ref().map_or("-".into(), |m| m.protocol.clone()), |e| e.protocol.clone()),
-                e.map_or("-".into(), |e| format!("{:.2}% +- {:.2}%", 100.0 * e.accuracy_mean, 100.0 * e.accuracy_std)),
+                e.map_or_else(
+                    || r.model.as_ref().map_or("-".into(), |m| m.protocol.clone()),
+                    |e| e.protocol.clone(),
+                ),
+                e.map_or("-".into(), |e| {
+                    format!(
+                        "{:.2}% +- {:.2}%",
+                        100.0 * e.accuracy_mean,
+                        100.0 * e.accuracy_std
+                    )
+                }),
                 e.map_or("-".into(), |e| format!("{:.4}", e.auc)),
                 tar("0.001"),
                 tar("0.01"),
@@ -153,8 +199,18 @@ fn table_rows(runs: &[RunSummary]) -> Vec<Vec<String>> {
 }
 
 /// Column names of the report table.
-pub const TABLE_HEADER: [&str; 10] =
-    ["run", "backbone", "loss", "protocol", "accuracy", "AUC", "TAR@FAR=1e-3", "TAR@FAR=1e-2", "train images/s", "train time"];
+pub const TABLE_HEADER: [&str; 10] = [
+    "run",
+    "backbone",
+    "loss",
+    "protocol",
+    "accuracy",
+    "AUC",
+    "TAR@FAR=1e-3",
+    "TAR@FAR=1e-2",
+    "train images/s",
+    "train time",
+];
 
 /// Writes `report.html` and `report.md` (+ `report_curves.png`, `report_roc.png`) into
 /// `out_dir`; returns the HTML path.
@@ -162,20 +218,39 @@ pub fn write_report(runs: &[PathBuf], out_dir: &Path) -> Result<PathBuf> {
     if runs.is_empty() {
         return Err(Error::Invalid("no runs to report".into()));
     }
-    let summaries = runs.iter().map(|d| read_run(d)).collect::<Result<Vec<_>>>()?;
+    let summaries = runs
+        .iter()
+        .map(|d| read_run(d))
+        .collect::<Result<Vec<_>>>()?;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let curves: Vec<Curves> = summaries.iter().map(|s| s.curves.clone()).collect();
-    let rocs: Vec<(String, &crate::metrics::RocCurve)> =
-        summaries.iter().filter_map(|s| s.eval.as_ref().map(|e| (s.name.clone(), &e.roc))).collect();
-    let curves_plot = CurvesPlot { title: "Training curves".into(), runs: &curves };
-    let roc_plot = RocPlot { title: "ROC (evaluated runs)".into(), curves: rocs };
+    let rocs: Vec<(String, &crate::metrics::RocCurve)> = summaries
+        .iter()
+        .filter_map(|s| s.eval.as_ref().map(|e| (s.name.clone(), &e.roc)))
+        .collect();
+    let curves_plot = CurvesPlot {
+        title: "Training curves".into(),
+        runs: &curves,
+    };
+    let roc_plot = RocPlot {
+        title: "ROC (evaluated runs)".into(),
+        curves: rocs,
+    };
     let (mut curves_svg, mut roc_svg) = (String::new(), String::new());
     render(&curves_plot, (1000, 900), PlotTarget::Svg(&mut curves_svg))?;
-    render(&curves_plot, (1000, 900), PlotTarget::File(&out_dir.join("report_curves.png")))?;
+    render(
+        &curves_plot,
+        (1000, 900),
+        PlotTarget::File(&out_dir.join("report_curves.png")),
+    )?;
     let has_roc = !roc_plot.curves.is_empty();
     if has_roc {
         render(&roc_plot, (800, 600), PlotTarget::Svg(&mut roc_svg))?;
-        render(&roc_plot, (800, 600), PlotTarget::File(&out_dir.join("report_roc.png")))?;
+        render(
+            &roc_plot,
+            (800, 600),
+            PlotTarget::File(&out_dir.join("report_roc.png")),
+        )?;
     }
     let rows = table_rows(&summaries);
 

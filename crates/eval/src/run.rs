@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use crate::bin::read_bin;
 use crate::embed::{cosine_rows, embed_images, EmbedConfig, ImageSource};
 use crate::error::{Error, Result};
-pub use crate::model::{load_model, read_model_info, LoadedModel, ModelInfo, ModelSource};
 use crate::metrics::{evaluate_scores, FoldMetrics, MetricsOptions, RocCurve, TarAtFar};
+pub use crate::model::{load_model, read_model_info, LoadedModel, ModelInfo, ModelSource};
 use crate::plots::{render, HistPlot, PlotTarget, RocPlot};
 use crate::scores::{read_scores_tsv, write_scores_tsv, ScoreTable};
 
@@ -146,7 +146,11 @@ pub fn balanced_folds(same: &[bool], k: usize) -> Vec<usize> {
     let (mut i_same, mut i_diff) = (0, 0);
     same.iter()
         .map(|&s| {
-            let (i, n) = if s { (&mut i_same, n_same) } else { (&mut i_diff, n_diff) };
+            let (i, n) = if s {
+                (&mut i_same, n_same)
+            } else {
+                (&mut i_diff, n_diff)
+            };
             let f = *i * k / n.max(1);
             *i += 1;
             f
@@ -165,12 +169,29 @@ fn data_err(e: arcface_data::DataError) -> Error {
     Error::Data(e.to_string())
 }
 
-fn score_pairset(model: &LoadedModel, set: &PairSet, opts: &EvalOptions, root: &Path) -> Result<(ScoreTable, f64)> {
+fn score_pairset(
+    model: &LoadedModel,
+    set: &PairSet,
+    opts: &EvalOptions,
+    root: &Path,
+) -> Result<(ScoreTable, f64)> {
     let start = Instant::now();
-    let emb = embed_images(&model.net, &ImageSource::Paths(&set.images), &model.info.preprocess, &model.device, &opts.embed)?;
+    let emb = embed_images(
+        &model.net,
+        &ImageSource::Paths(&set.images),
+        &model.info.preprocess,
+        &model.device,
+        &opts.embed,
+    )?;
     let secs = start.elapsed().as_secs_f64();
-    let ia = Tensor::new(set.pairs.iter().map(|p| p.a as u32).collect::<Vec<_>>(), &Device::Cpu)?;
-    let ib = Tensor::new(set.pairs.iter().map(|p| p.b as u32).collect::<Vec<_>>(), &Device::Cpu)?;
+    let ia = Tensor::new(
+        set.pairs.iter().map(|p| p.a as u32).collect::<Vec<_>>(),
+        &Device::Cpu,
+    )?;
+    let ib = Tensor::new(
+        set.pairs.iter().map(|p| p.b as u32).collect::<Vec<_>>(),
+        &Device::Cpu,
+    )?;
     let scores = cosine_rows(&emb.index_select(&ia, 0)?, &emb.index_select(&ib, 0)?)?;
     let name = |i: usize| {
         let p = &set.images[i];
@@ -189,9 +210,21 @@ fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBu
     if let PairSource::Scores(path) = &opts.pairs {
         let table = read_scores_tsv(path)?;
         let protocol = format!("scores:{}", file_name(path));
-        return Ok((Scored { table, protocol, embed_seconds: 0.0, images: 0 }, None, None));
+        return Ok((
+            Scored {
+                table,
+                protocol,
+                embed_seconds: 0.0,
+                images: 0,
+            },
+            None,
+            None,
+        ));
     }
-    let source = opts.model.as_ref().ok_or_else(|| Error::Invalid("a model is needed to embed images".into()))?;
+    let source = opts
+        .model
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("a model is needed to embed images".into()))?;
     let device = arcface_backbone::select_device(&opts.device)?;
     let model = load_model(source, &device)?;
     let (mut table, protocol, secs, images) = match &opts.pairs {
@@ -208,49 +241,89 @@ fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBu
         PairSource::PairsFile { lfw_dir, path } => {
             let file = read_pairs(path).map_err(data_err)?;
             let images = lfw_dir.join(arcface_data::lfw::IMAGES_DIR);
-            let set = PairSet::from_pairs(&file.pairs, |r| images.join(&r.name).join(r.file_name()));
+            let set =
+                PairSet::from_pairs(&file.pairs, |r| images.join(&r.name).join(r.file_name()));
             let (mut t, secs) = score_pairset(&model, &set, opts, lfw_dir)?;
             if file.folds < 2 {
                 t.folds = Some(balanced_folds(&t.same, 10));
             }
-            (t, format!("pairs:{}", file_name(path)), secs, set.images.len())
+            (
+                t,
+                format!("pairs:{}", file_name(path)),
+                secs,
+                set.images.len(),
+            )
         }
         PairSource::Bin(path) => {
             let bin = read_bin(path)?;
             // .bin faces are already aligned: keep the whole image, resize only if needed.
             let pre = bin_preprocess(&bin.images, model.info.preprocess.size, path)?;
             let start = Instant::now();
-            let emb = embed_images(&model.net, &ImageSource::Encoded(&bin.images), &pre, &model.device, &opts.embed)?;
+            let emb = embed_images(
+                &model.net,
+                &ImageSource::Encoded(&bin.images),
+                &pre,
+                &model.device,
+                &opts.embed,
+            )?;
             let secs = start.elapsed().as_secs_f64();
             let n = bin.num_pairs();
             let even = Tensor::arange_step(0u32, 2 * n as u32, 2, &Device::Cpu)?;
             let odd = Tensor::arange_step(1u32, 2 * n as u32, 2, &Device::Cpu)?;
             let scores = cosine_rows(&emb.index_select(&even, 0)?, &emb.index_select(&odd, 0)?)?;
-            let t = ScoreTable { same: bin.issame.clone(), scores, folds: None, names: Vec::new() };
-            (t, format!("bin:{}", file_name(path)), secs, bin.images.len())
+            let t = ScoreTable {
+                same: bin.issame.clone(),
+                scores,
+                folds: None,
+                names: Vec::new(),
+            };
+            (
+                t,
+                format!("bin:{}", file_name(path)),
+                secs,
+                bin.images.len(),
+            )
         }
         PairSource::Scores(_) => unreachable!("handled above"),
     };
     if opts.distance {
         table.scores.iter_mut().for_each(|s| *s = 2.0 - 2.0 * *s);
     }
-    let scored = Scored { table, protocol, embed_seconds: secs, images };
+    let scored = Scored {
+        table,
+        protocol,
+        embed_seconds: secs,
+        images,
+    };
     Ok((scored, Some(model.info.clone()), model.run_dir.clone()))
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned())
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The preprocessing for a `.bin`: whole image (size read from the first one) to `size`.
 fn bin_preprocess(images: &[Vec<u8>], size: usize, path: &Path) -> Result<Preprocess> {
-    let first = images.first().ok_or_else(|| Error::format(path, "no images"))?;
+    let first = images
+        .first()
+        .ok_or_else(|| Error::format(path, "no images"))?;
     let (w, h) = image::ImageReader::new(std::io::Cursor::new(first))
         .with_guessed_format()
         .map_err(|e| Error::format(path, format!("image 0: {e}")))?
         .into_dimensions()
         .map_err(|e| Error::format(path, format!("image 0: {e}")))?;
-    Ok(Preprocess { crop: arcface_data::CropBox { x: 0, y: 0, width: w, height: h }, size })
+    Ok(Preprocess {
+        crop: arcface_data::CropBox {
+            x: 0,
+            y: 0,
+            width: w,
+            height: h,
+        },
+        size,
+    })
 }
 
 /// Evaluates a model (or a score file) and writes `eval.json`, `summary.md`, `scores.tsv`
@@ -260,13 +333,21 @@ pub fn eval_run(opts: &EvalOptions) -> Result<EvalResult> {
     let out_dir = match (&opts.out_dir, &run_dir) {
         (Some(d), _) => d.clone(),
         (None, Some(r)) => r.join("eval"),
-        (None, None) => return Err(Error::Invalid("no output folder: pass one, or evaluate a run folder".into())),
+        (None, None) => {
+            return Err(Error::Invalid(
+                "no output folder: pass one, or evaluate a run folder".into(),
+            ))
+        }
     };
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
     let t = &scored.table;
     // Small sets (tests, toy .bin files) get fewer contiguous folds rather than an error.
     let num_folds = t.scores.len().clamp(2, 10);
-    let mopts = MetricsOptions { distance: opts.distance, num_folds, far_targets: opts.far_targets.clone() };
+    let mopts = MetricsOptions {
+        distance: opts.distance,
+        num_folds,
+        far_targets: opts.far_targets.clone(),
+    };
     let metrics = evaluate_scores(&t.scores, &t.same, t.folds.as_deref(), &mopts)?;
     let report = EvalReport {
         protocol: scored.protocol.clone(),
@@ -279,7 +360,11 @@ pub fn eval_run(opts: &EvalOptions) -> Result<EvalResult> {
         eer: metrics.eer,
         threshold: metrics.threshold,
         best_accuracy: metrics.best_accuracy,
-        tar_at_far: metrics.tar_at_far.iter().map(|t| (format!("{}", t.far_target), t.tar)).collect(),
+        tar_at_far: metrics
+            .tar_at_far
+            .iter()
+            .map(|t| (format!("{}", t.far_target), t.tar))
+            .collect(),
         tar_at_far_points: metrics.tar_at_far,
         num_same: metrics.num_same,
         num_different: metrics.num_different,
@@ -287,11 +372,16 @@ pub fn eval_run(opts: &EvalOptions) -> Result<EvalResult> {
         roc: metrics.roc,
         model: model_info,
         embed_seconds: scored.embed_seconds,
-        images_per_sec: if scored.embed_seconds > 0.0 { scored.images as f64 / scored.embed_seconds } else { 0.0 },
+        images_per_sec: if scored.embed_seconds > 0.0 {
+            scored.images as f64 / scored.embed_seconds
+        } else {
+            0.0
+        },
     };
     let mut files = Vec::new();
     let json_path = out_dir.join("eval.json");
-    let json = serde_json::to_string_pretty(&report).map_err(|e| Error::format(&json_path, e.to_string()))?;
+    let json = serde_json::to_string_pretty(&report)
+        .map_err(|e| Error::format(&json_path, e.to_string()))?;
     std::fs::write(&json_path, json).map_err(|e| Error::io(&json_path, e))?;
     files.push(json_path);
     let tsv = out_dir.join("scores.tsv");
@@ -301,11 +391,22 @@ pub fn eval_run(opts: &EvalOptions) -> Result<EvalResult> {
     std::fs::write(&md, summary_markdown(&report)).map_err(|e| Error::io(&md, e))?;
     files.push(md);
     if opts.plots {
-        let what = if opts.distance { "squared L2 distance" } else { "cosine similarity" };
+        let what = if opts.distance {
+            "squared L2 distance"
+        } else {
+            "cosine similarity"
+        };
         for ext in ["png", "svg"] {
             let roc = out_dir.join(format!("roc.{ext}"));
             let title = format!("ROC - {} (AUC {:.4})", report.protocol, report.auc);
-            render(&RocPlot { title, curves: vec![("model".into(), &report.roc)] }, (800, 600), PlotTarget::File(&roc))?;
+            render(
+                &RocPlot {
+                    title,
+                    curves: vec![("model".into(), &report.roc)],
+                },
+                (800, 600),
+                PlotTarget::File(&roc),
+            )?;
             files.push(roc);
             let hist = out_dir.join(format!("scores_hist.{ext}"));
             let plot = HistPlot {
@@ -320,27 +421,55 @@ pub fn eval_run(opts: &EvalOptions) -> Result<EvalResult> {
             files.push(hist);
         }
     }
-    Ok(EvalResult { report, out_dir, files })
+    Ok(EvalResult {
+        report,
+        out_dir,
+        files,
+    })
 }
 
 /// The human-readable summary written next to `eval.json`.
 pub fn summary_markdown(r: &EvalReport) -> String {
     let mut s = format!("# Evaluation: {}\n\n", r.protocol);
     s += "| metric | value |\n|---|---|\n";
-    s += &format!("| pairs | {} ({} same, {} different) |\n", r.num_pairs, r.num_same, r.num_different);
-    s += &format!("| accuracy ({}-fold) | {:.2}% +- {:.2}% |\n", r.folds.len(), 100.0 * r.accuracy_mean, 100.0 * r.accuracy_std);
+    s += &format!(
+        "| pairs | {} ({} same, {} different) |\n",
+        r.num_pairs, r.num_same, r.num_different
+    );
+    s += &format!(
+        "| accuracy ({}-fold) | {:.2}% +- {:.2}% |\n",
+        r.folds.len(),
+        100.0 * r.accuracy_mean,
+        100.0 * r.accuracy_std
+    );
     s += &format!("| AUC | {:.4} |\n| EER | {:.2}% |\n", r.auc, 100.0 * r.eer);
     for t in &r.tar_at_far_points {
-        s += &format!("| TAR @ FAR={} | {:.2}% (FAR {:.4}) |\n", t.far_target, 100.0 * t.tar, t.far);
+        s += &format!(
+            "| TAR @ FAR={} | {:.2}% (FAR {:.4}) |\n",
+            t.far_target,
+            100.0 * t.tar,
+            t.far
+        );
     }
-    s += &format!("| best threshold ({}) | {:.4} (accuracy {:.2}%) |\n", if r.distance { "distance" } else { "cosine" }, r.threshold, 100.0 * r.best_accuracy);
+    s += &format!(
+        "| best threshold ({}) | {:.4} (accuracy {:.2}%) |\n",
+        if r.distance { "distance" } else { "cosine" },
+        r.threshold,
+        100.0 * r.best_accuracy
+    );
     s += &format!("| flip test | {} |\n", r.flip);
     if r.images_per_sec > 0.0 {
         s += &format!("| embedding speed | {:.1} images/s |\n", r.images_per_sec);
     }
     s += "\n| fold | pairs | threshold | accuracy |\n|---|---|---|---|\n";
     for f in &r.folds {
-        s += &format!("| {} | {} | {:.4} | {:.2}% |\n", f.fold, f.num_pairs, f.threshold, 100.0 * f.accuracy);
+        s += &format!(
+            "| {} | {} | {:.4} | {:.2}% |\n",
+            f.fold,
+            f.num_pairs,
+            f.threshold,
+            100.0 * f.accuracy
+        );
     }
     s += "\n![ROC](roc.png)\n\n![scores](scores_hist.png)\n";
     s

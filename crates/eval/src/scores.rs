@@ -42,7 +42,10 @@ pub fn parse_scores_tsv(text: &str, path: &Path) -> Result<ScoreTable> {
         .map(|(i, l)| (i + 1, l.trim_end_matches('\r')))
         .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'));
     let Some((header_line, header)) = lines.next() else {
-        return Err(Error::format(path, "empty file: expected a header with `same` and `score`"));
+        return Err(Error::format(
+            path,
+            "empty file: expected a header with `same` and `score`",
+        ));
     };
     let cols: Vec<&str> = header.split('\t').map(str::trim).collect();
     let find = |name: &str| cols.iter().position(|c| *c == name);
@@ -55,18 +58,29 @@ pub fn parse_scores_tsv(text: &str, path: &Path) -> Result<ScoreTable> {
     };
     let i_fold = find("fold");
     let i_names = find("a").zip(find("b"));
-    let mut table = ScoreTable { folds: i_fold.map(|_| Vec::new()), ..Default::default() };
+    let mut table = ScoreTable {
+        folds: i_fold.map(|_| Vec::new()),
+        ..Default::default()
+    };
     for (line, l) in lines {
         let fields: Vec<&str> = l.split('\t').collect();
         if fields.len() != cols.len() {
             return Err(Error::parse(
                 path,
                 line,
-                format!("expected {} tab-separated fields, found {}", cols.len(), fields.len()),
+                format!(
+                    "expected {} tab-separated fields, found {}",
+                    cols.len(),
+                    fields.len()
+                ),
             ));
         }
         let same = parse_same(fields[i_same]).ok_or_else(|| {
-            Error::parse(path, line, format!("`same` must be 1 or 0, got {:?}", fields[i_same]))
+            Error::parse(
+                path,
+                line,
+                format!("`same` must be 1 or 0, got {:?}", fields[i_same]),
+            )
         })?;
         let score: f64 = fields[i_score]
             .trim()
@@ -74,16 +88,26 @@ pub fn parse_scores_tsv(text: &str, path: &Path) -> Result<ScoreTable> {
             .ok()
             .filter(|s: &f64| s.is_finite())
             .ok_or_else(|| {
-                Error::parse(path, line, format!("`score` must be a finite number, got {:?}", fields[i_score]))
+                Error::parse(
+                    path,
+                    line,
+                    format!("`score` must be a finite number, got {:?}", fields[i_score]),
+                )
             })?;
         if let (Some(i), Some(folds)) = (i_fold, table.folds.as_mut()) {
             let fold = fields[i].trim().parse().map_err(|_| {
-                Error::parse(path, line, format!("`fold` must be a non-negative integer, got {:?}", fields[i]))
+                Error::parse(
+                    path,
+                    line,
+                    format!("`fold` must be a non-negative integer, got {:?}", fields[i]),
+                )
             })?;
             folds.push(fold);
         }
         if let Some((a, b)) = i_names {
-            table.names.push((fields[a].to_string(), fields[b].to_string()));
+            table
+                .names
+                .push((fields[a].to_string(), fields[b].to_string()));
         }
         table.same.push(same);
         table.scores.push(score);
@@ -102,7 +126,11 @@ pub fn write_scores_tsv(path: &Path, table: &ScoreTable) -> Result<()> {
         out.push_str("a\tb\t");
     }
     out.push_str("same\tscore");
-    out.push_str(if table.folds.is_some() { "\tfold\n" } else { "\n" });
+    out.push_str(if table.folds.is_some() {
+        "\tfold\n"
+    } else {
+        "\n"
+    });
     for i in 0..table.scores.len() {
         if names {
             let (a, b) = &table.names[i];
@@ -123,7 +151,11 @@ mod tests {
 
     #[test]
     fn parses_columns_in_any_order() {
-        let t = parse_scores_tsv("score\tx\tsame\n0.5\tq\t1\n\n-0.25\tr\t0\n", Path::new("t.tsv")).unwrap();
+        let t = parse_scores_tsv(
+            "score\tx\tsame\n0.5\tq\t1\n\n-0.25\tr\t0\n",
+            Path::new("t.tsv"),
+        )
+        .unwrap();
         assert_eq!(t.same, vec![true, false]);
         assert_eq!(t.scores, vec![0.5, -0.25]);
         assert!(t.folds.is_none());
@@ -151,7 +183,10 @@ mod tests {
             same: vec![true, false],
             scores: vec![0.125, -0.5],
             folds: Some(vec![0, 3]),
-            names: vec![("x/1.jpg".into(), "y/2.jpg".into()), ("a".into(), "b".into())],
+            names: vec![
+                ("x/1.jpg".into(), "y/2.jpg".into()),
+                ("a".into(), "b".into()),
+            ],
         };
         write_scores_tsv(&p, &t).unwrap();
         assert_eq!(read_scores_tsv(&p).unwrap(), t);

@@ -57,9 +57,16 @@ impl VerifyResult {
 /// thresholds d are converted with cos = 1 - d/2, since d = 2 - 2cos for unit vectors).
 pub fn threshold_from_eval_json(path: &Path) -> Result<f64> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))?;
-    let t = v["threshold"].as_f64().ok_or_else(|| Error::format(path, "no numeric `threshold`"))?;
-    Ok(if v["distance"].as_bool() == Some(true) { 1.0 - t / 2.0 } else { t })
+    let v: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))?;
+    let t = v["threshold"]
+        .as_f64()
+        .ok_or_else(|| Error::format(path, "no numeric `threshold`"))?;
+    Ok(if v["distance"].as_bool() == Some(true) {
+        1.0 - t / 2.0
+    } else {
+        t
+    })
 }
 
 /// Compares two images with an already loaded model.
@@ -72,7 +79,12 @@ pub fn compare<M: ModuleT + Sync>(
     flip: bool,
 ) -> Result<f64> {
     let paths = [a.to_path_buf(), b.to_path_buf()];
-    let cfg = EmbedConfig { batch_size: 2, flip, normalize: true, progress: false };
+    let cfg = EmbedConfig {
+        batch_size: 2,
+        flip,
+        normalize: true,
+        progress: false,
+    };
     let e = embed_images(model, &ImageSource::Paths(&paths), preprocess, device, &cfg)?;
     Ok(cosine_rows(&e.narrow(0, 0, 1)?, &e.narrow(0, 1, 1)?)?[0])
 }
@@ -92,11 +104,25 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyResult> {
             (threshold_from_eval_json(&p)?, p.display().to_string())
         }
         (None, ModelSource::Weights { .. }) => {
-            return Err(Error::Invalid("no threshold: pass one when verifying with a bare weight file".into()))
+            return Err(Error::Invalid(
+                "no threshold: pass one when verifying with a bare weight file".into(),
+            ))
         }
     };
     let device = arcface_backbone::select_device(&opts.device)?;
     let model = load_model(&opts.model, &device)?;
-    let similarity = compare(&model.net, &model.info.preprocess, &device, &opts.image_a, &opts.image_b, opts.flip)?;
-    Ok(VerifyResult { similarity, threshold, threshold_source, same: similarity > threshold })
+    let similarity = compare(
+        &model.net,
+        &model.info.preprocess,
+        &device,
+        &opts.image_a,
+        &opts.image_b,
+        opts.flip,
+    )?;
+    Ok(VerifyResult {
+        similarity,
+        threshold,
+        threshold_source,
+        same: similarity > threshold,
+    })
 }

@@ -16,7 +16,8 @@ fn reads_insightface_pickle() {
     assert_eq!(set.issame, vec![true, false, true, false]);
     assert_eq!(set.images.len(), 8);
     let list = std::fs::read_to_string(fixtures().join("mini_bin_images.txt")).unwrap();
-    let lfw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/lfw-mini/lfw-deepfunneled");
+    let lfw = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/tests/fixtures/lfw-mini/lfw-deepfunneled");
     for (img, line) in set.images.iter().zip(list.lines()) {
         let (name, len) = line.split_once('\t').unwrap();
         assert_eq!(img.len(), len.parse::<usize>().unwrap(), "{name}");
@@ -29,20 +30,29 @@ fn reads_insightface_pickle() {
 fn truncated_and_corrupt_files_are_clear_errors() {
     let bytes = std::fs::read(fixtures().join("mini.bin")).unwrap();
     let p = Path::new("cut.bin");
-    let e = parse_bin(&bytes[..bytes.len() / 2], p).unwrap_err().to_string();
+    let e = parse_bin(&bytes[..bytes.len() / 2], p)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("cut.bin: not a readable pickle"), "{e}");
     let mut bad = bytes.clone();
     bad[0] = b'x';
     let e = parse_bin(&bad, p).unwrap_err().to_string();
     assert!(e.contains("cut.bin"), "{e}");
-    let e = read_bin(Path::new("/nonexistent/lfw.bin")).unwrap_err().to_string();
+    let e = read_bin(Path::new("/nonexistent/lfw.bin"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent/lfw.bin"), "{e}");
 }
 
 #[test]
 fn numpy_image_arrays_are_rejected_clearly() {
     // fixtures/numpy_images.bin: images pickled as numpy uint8 arrays (make_bin_fixture.py).
-    let e = read_bin(&fixtures().join("numpy_images.bin")).unwrap_err().to_string();
+    let e = read_bin(&fixtures().join("numpy_images.bin"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("numpy_images.bin"), "{e}");
-    assert!(e.contains("image 0 is not bytes (numpy arrays are not supported"), "{e}");
+    assert!(
+        e.contains("image 0 is not bytes (numpy arrays are not supported"),
+        "{e}"
+    );
 }

@@ -5,8 +5,8 @@
 mod common;
 
 use arcface_data::Preprocess;
-use arcface_eval::embed_cmd::{embed_command, EmbedOptions};
 use arcface_eval::embed::EmbedConfig;
+use arcface_eval::embed_cmd::{embed_command, EmbedOptions};
 use arcface_eval::metrics::{evaluate_scores, MetricsOptions};
 use arcface_eval::run::{load_model, EvalOptions, ModelSource, PairSource};
 use arcface_eval::verify::{compare, verify, VerifyOptions};
@@ -23,15 +23,42 @@ fn quiet(mut o: EvalOptions) -> EvalOptions {
 fn eval_verify_and_embed_on_lfw_mini() {
     let tmp = tempfile::tempdir().unwrap();
     let run = make_run(&tmp.path().join("run"), 7);
-    let pairs = PairSource::Lfw { lfw_dir: lfw_mini(), protocol: "pairs".into() };
-    let res = eval_run(&quiet(EvalOptions::new(Some(ModelSource::Run(run.clone())), pairs))).unwrap();
+    let pairs = PairSource::Lfw {
+        lfw_dir: lfw_mini(),
+        protocol: "pairs".into(),
+    };
+    let res = eval_run(&quiet(EvalOptions::new(
+        Some(ModelSource::Run(run.clone())),
+        pairs,
+    )))
+    .unwrap();
     let eval = run.join("eval");
     assert_eq!(res.out_dir, eval);
-    for f in ["eval.json", "summary.md", "scores.tsv", "roc.png", "roc.svg", "scores_hist.png", "scores_hist.svg"] {
+    for f in [
+        "eval.json",
+        "summary.md",
+        "scores.tsv",
+        "roc.png",
+        "roc.svg",
+        "scores_hist.png",
+        "scores_hist.svg",
+    ] {
         assert!(eval.join(f).is_file(), "missing {f}");
     }
-    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(eval.join("eval.json")).unwrap()).unwrap();
-    for k in ["accuracy_mean", "accuracy_std", "auc", "eer", "threshold", "folds", "roc", "protocol", "num_pairs", "flip"] {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(eval.join("eval.json")).unwrap()).unwrap();
+    for k in [
+        "accuracy_mean",
+        "accuracy_std",
+        "auc",
+        "eer",
+        "threshold",
+        "folds",
+        "roc",
+        "protocol",
+        "num_pairs",
+        "flip",
+    ] {
         assert!(!json[k].is_null(), "eval.json lacks {k}");
     }
     assert!(json["tar_at_far"]["0.001"].is_number() && json["tar_at_far"]["0.01"].is_number());
@@ -40,13 +67,30 @@ fn eval_verify_and_embed_on_lfw_mini() {
     // Scores written agree with the metrics, and with embeddings computed pair by pair.
     let table = read_scores_tsv(&eval.join("scores.tsv")).unwrap();
     assert_eq!(table.scores.len(), res.report.num_pairs);
-    let m = evaluate_scores(&table.scores, &table.same, table.folds.as_deref(), &MetricsOptions::default()).unwrap();
+    let m = evaluate_scores(
+        &table.scores,
+        &table.same,
+        table.folds.as_deref(),
+        &MetricsOptions::default(),
+    )
+    .unwrap();
     assert!((m.accuracy_mean - res.report.accuracy_mean).abs() < 1e-12);
     let model = load_model(&ModelSource::Run(run.clone()), &candle::Device::Cpu).unwrap();
     let (a, b) = &table.names[0];
-    let s = compare(&model.net, &model.info.preprocess, &model.device, &lfw_mini().join(a), &lfw_mini().join(b), true)
-        .unwrap();
-    assert!((s - table.scores[0]).abs() < 1e-5, "{s} vs {}", table.scores[0]);
+    let s = compare(
+        &model.net,
+        &model.info.preprocess,
+        &model.device,
+        &lfw_mini().join(a),
+        &lfw_mini().join(b),
+        true,
+    )
+    .unwrap();
+    assert!(
+        (s - table.scores[0]).abs() < 1e-5,
+        "{s} vs {}",
+        table.scores[0]
+    );
 
     // verify: threshold from eval.json; an image against itself is (numerically) identical.
     let img = lfw_mini().join(a);
@@ -62,9 +106,17 @@ fn eval_verify_and_embed_on_lfw_mini() {
     assert!((v.similarity - 1.0).abs() < 1e-5);
     assert!((v.threshold - res.report.threshold).abs() < 1e-12);
     assert_eq!(v.same, v.similarity > v.threshold);
-    let v = verify(&VerifyOptions { image_b: lfw_mini().join(b), threshold: Some(2.0), ..opts.clone() }).unwrap();
+    let v = verify(&VerifyOptions {
+        image_b: lfw_mini().join(b),
+        threshold: Some(2.0),
+        ..opts.clone()
+    })
+    .unwrap();
     assert!(!v.same && v.verdict() == "DIFFERENT");
-    let bad = verify(&VerifyOptions { image_b: tmp.path().join("nope.jpg"), ..opts.clone() });
+    let bad = verify(&VerifyOptions {
+        image_b: tmp.path().join("nope.jpg"),
+        ..opts.clone()
+    });
     assert!(bad.unwrap_err().to_string().contains("nope.jpg"));
 
     // embed: a folder -> N x 32 .npy plus a list; flip-test rows have unit norm.
@@ -75,40 +127,90 @@ fn eval_verify_and_embed_on_lfw_mini() {
         input: folder.clone(),
         output: out.clone(),
         device: "cpu".into(),
-        config: EmbedConfig { progress: false, ..Default::default() },
+        config: EmbedConfig {
+            progress: false,
+            ..Default::default()
+        },
     };
     let r = embed_command(&eopts).unwrap();
     assert_eq!((r.count, r.dim), (3, 32));
-    let e = candle::Tensor::read_npy(&out).unwrap().to_vec2::<f32>().unwrap();
+    let e = candle::Tensor::read_npy(&out)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
     for row in &e {
         let n: f32 = row.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((n - 1.0).abs() < 1e-5);
     }
     let list = std::fs::read_to_string(out.with_extension("txt")).unwrap();
     assert_eq!(list.lines().count(), 3);
-    assert!(list.lines().next().unwrap().ends_with("Aaron_Peirsol_0001.jpg"));
+    assert!(list
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with("Aaron_Peirsol_0001.jpg"));
 
     // embed: a .npy of pixels gives the same raw features as the images.
     let pre = Preprocess::default();
     let pixels: Vec<u8> = list.lines().flat_map(|p| pre.load(p).unwrap()).collect();
     let x = arcface_data::images_to_tensor(&pixels, 3, 112, &candle::Device::Cpu).unwrap();
     x.write_npy(tmp.path().join("x.npy")).unwrap();
-    let raw = EmbedConfig { flip: false, normalize: false, progress: false, batch_size: 2 };
-    let r1 = embed_command(&EmbedOptions { input: tmp.path().join("x.npy"), output: tmp.path().join("r1.npy"), config: raw, ..eopts.clone() }).unwrap();
+    let raw = EmbedConfig {
+        flip: false,
+        normalize: false,
+        progress: false,
+        batch_size: 2,
+    };
+    let r1 = embed_command(&EmbedOptions {
+        input: tmp.path().join("x.npy"),
+        output: tmp.path().join("r1.npy"),
+        config: raw,
+        ..eopts.clone()
+    })
+    .unwrap();
     assert!(r1.list.is_none());
-    let r2 = embed_command(&EmbedOptions { output: tmp.path().join("r2.npy"), config: raw, ..eopts.clone() }).unwrap();
+    let r2 = embed_command(&EmbedOptions {
+        output: tmp.path().join("r2.npy"),
+        config: raw,
+        ..eopts.clone()
+    })
+    .unwrap();
     let a = candle::Tensor::read_npy(&r1.output).unwrap();
     let b = candle::Tensor::read_npy(&r2.output).unwrap();
-    let diff = (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+    let diff = (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
     assert!(diff < 1e-4, "{diff}");
 
     // embed: wrong .npy shape and unreadable images are errors naming the file.
     let wrong = tmp.path().join("wrong.npy");
-    candle::Tensor::zeros((2, 3, 64, 64), candle::DType::F32, &candle::Device::Cpu).unwrap().write_npy(&wrong).unwrap();
-    let e = embed_command(&EmbedOptions { input: wrong.clone(), ..eopts.clone() }).unwrap_err().to_string();
-    assert!(e.contains("wrong.npy") && e.contains("N x 3 x 112 x 112"), "{e}");
-    let corrupt = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures/bad/corrupt.jpg");
-    let e = embed_command(&EmbedOptions { input: corrupt, ..eopts.clone() }).unwrap_err().to_string();
+    candle::Tensor::zeros((2, 3, 64, 64), candle::DType::F32, &candle::Device::Cpu)
+        .unwrap()
+        .write_npy(&wrong)
+        .unwrap();
+    let e = embed_command(&EmbedOptions {
+        input: wrong.clone(),
+        ..eopts.clone()
+    })
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("wrong.npy") && e.contains("N x 3 x 112 x 112"),
+        "{e}"
+    );
+    let corrupt = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../data/tests/fixtures/bad/corrupt.jpg");
+    let e = embed_command(&EmbedOptions {
+        input: corrupt,
+        ..eopts.clone()
+    })
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("corrupt.jpg"), "{e}");
 }
 
@@ -118,13 +220,26 @@ fn eval_bin_with_bare_weights() {
     let run = make_run(&tmp.path().join("run"), 3);
     // A bare weight file needs a preset backbone name; the tiny model is not one, so this
     // must fail clearly (the file holds width-8 tensors, r18 expects width 64).
-    let model = ModelSource::Weights { path: run.join("model.safetensors"), backbone: "r18".into() };
-    let o = quiet(EvalOptions::new(Some(model), PairSource::Bin(fixtures().join("mini.bin"))));
-    let o = EvalOptions { out_dir: Some(tmp.path().join("out")), ..o };
+    let model = ModelSource::Weights {
+        path: run.join("model.safetensors"),
+        backbone: "r18".into(),
+    };
+    let o = quiet(EvalOptions::new(
+        Some(model),
+        PairSource::Bin(fixtures().join("mini.bin")),
+    ));
+    let o = EvalOptions {
+        out_dir: Some(tmp.path().join("out")),
+        ..o
+    };
     let e = eval_run(&o).unwrap_err().to_string();
     assert!(e.contains("model.safetensors"), "{e}");
     // Through the run folder the .bin evaluates: 4 pairs, contiguous folds.
-    let o = EvalOptions { model: Some(ModelSource::Run(run.clone())), plots: false, ..o };
+    let o = EvalOptions {
+        model: Some(ModelSource::Run(run.clone())),
+        plots: false,
+        ..o
+    };
     let r = eval_run(&o).unwrap();
     assert_eq!(r.report.num_pairs, 4);
     assert!(r.report.protocol.starts_with("bin:"));
@@ -136,8 +251,15 @@ fn missing_inputs_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let empty = tmp.path().join("empty_run");
     std::fs::create_dir_all(&empty).unwrap();
-    let pairs = PairSource::Lfw { lfw_dir: lfw_mini(), protocol: "pairs".into() };
-    let e = eval_run(&quiet(EvalOptions::new(Some(ModelSource::Run(empty.clone())), pairs.clone()))).unwrap_err();
+    let pairs = PairSource::Lfw {
+        lfw_dir: lfw_mini(),
+        protocol: "pairs".into(),
+    };
+    let e = eval_run(&quiet(EvalOptions::new(
+        Some(ModelSource::Run(empty.clone())),
+        pairs.clone(),
+    )))
+    .unwrap_err();
     assert!(e.to_string().contains("model.json"), "{e}");
     let run = make_run(&tmp.path().join("run"), 1);
     std::fs::remove_file(run.join("model.safetensors")).unwrap();
@@ -154,11 +276,16 @@ fn missing_inputs_are_clear_errors() {
 #[test]
 fn eval_of_score_file_needs_no_model() {
     let tmp = tempfile::tempdir().unwrap();
-    let mut o = quiet(EvalOptions::new(None, PairSource::Scores(fixtures().join("scores.tsv"))));
+    let mut o = quiet(EvalOptions::new(
+        None,
+        PairSource::Scores(fixtures().join("scores.tsv")),
+    ));
     o.out_dir = Some(tmp.path().to_path_buf());
     let r = eval_run(&o).unwrap();
-    let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(fixtures().join("scores_expected.json")).unwrap()).unwrap();
+    let expected: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixtures().join("scores_expected.json")).unwrap(),
+    )
+    .unwrap();
     let want = expected["given_folds"]["accuracy_mean"].as_f64().unwrap();
     assert!((r.report.accuracy_mean - want).abs() < 1e-9);
     assert!(!r.report.flip);
@@ -176,12 +303,21 @@ fn real_lfw_dev_with_random_tiny_model() {
     };
     let tmp = tempfile::tempdir().unwrap();
     let run = make_run(&tmp.path().join("run"), 11);
-    let pairs = PairSource::Lfw { lfw_dir: lfw.into(), protocol: "dev".into() };
+    let pairs = PairSource::Lfw {
+        lfw_dir: lfw.into(),
+        protocol: "dev".into(),
+    };
     let r = eval_run(&quiet(EvalOptions::new(Some(ModelSource::Run(run)), pairs))).unwrap();
     let rep = &r.report;
     eprintln!(
         "dev: {} pairs, accuracy {:.4} +- {:.4}, AUC {:.4}, EER {:.4}, {:.1} images/s ({:.1} s)",
-        rep.num_pairs, rep.accuracy_mean, rep.accuracy_std, rep.auc, rep.eer, rep.images_per_sec, rep.embed_seconds
+        rep.num_pairs,
+        rep.accuracy_mean,
+        rep.accuracy_std,
+        rep.auc,
+        rep.eer,
+        rep.images_per_sec,
+        rep.embed_seconds
     );
     assert_eq!(rep.num_pairs, 1000);
     assert_eq!(rep.folds.len(), 10);

@@ -9,7 +9,9 @@ use arcface_eval::scores::read_scores_tsv;
 use serde_json::Value;
 
 fn fixture(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn close(a: f64, b: f64, what: &str) {
@@ -17,16 +19,40 @@ fn close(a: f64, b: f64, what: &str) {
 }
 
 fn check(m: &Metrics, e: &Value, with_roc: bool) {
-    close(m.accuracy_mean, e["accuracy_mean"].as_f64().unwrap(), "accuracy_mean");
-    close(m.accuracy_std, e["accuracy_std"].as_f64().unwrap(), "accuracy_std");
+    close(
+        m.accuracy_mean,
+        e["accuracy_mean"].as_f64().unwrap(),
+        "accuracy_mean",
+    );
+    close(
+        m.accuracy_std,
+        e["accuracy_std"].as_f64().unwrap(),
+        "accuracy_std",
+    );
     close(m.threshold, e["threshold"].as_f64().unwrap(), "threshold");
-    close(m.best_accuracy, e["best_accuracy"].as_f64().unwrap(), "best_accuracy");
+    close(
+        m.best_accuracy,
+        e["best_accuracy"].as_f64().unwrap(),
+        "best_accuracy",
+    );
     let folds = e["folds"].as_array().unwrap();
     assert_eq!(m.folds.len(), folds.len());
     for (f, ef) in m.folds.iter().zip(folds) {
-        close(f.threshold, ef["threshold"].as_f64().unwrap(), "fold threshold");
-        close(f.accuracy, ef["accuracy"].as_f64().unwrap(), "fold accuracy");
-        close(f.train_accuracy, ef["train_accuracy"].as_f64().unwrap(), "fold train accuracy");
+        close(
+            f.threshold,
+            ef["threshold"].as_f64().unwrap(),
+            "fold threshold",
+        );
+        close(
+            f.accuracy,
+            ef["accuracy"].as_f64().unwrap(),
+            "fold accuracy",
+        );
+        close(
+            f.train_accuracy,
+            ef["train_accuracy"].as_f64().unwrap(),
+            "fold train accuracy",
+        );
         assert_eq!(f.num_pairs as u64, ef["num_pairs"].as_u64().unwrap());
     }
     if with_roc {
@@ -41,7 +67,11 @@ fn check(m: &Metrics, e: &Value, with_roc: bool) {
         }
         for t in &m.tar_at_far {
             let key = format!("{}", t.far_target);
-            close(t.tar, e["tar_at_far"][&key].as_f64().unwrap(), &format!("tar@far {key}"));
+            close(
+                t.tar,
+                e["tar_at_far"][&key].as_f64().unwrap(),
+                &format!("tar@far {key}"),
+            );
             assert!(t.far <= t.far_target);
         }
     }
@@ -53,7 +83,10 @@ fn expected() -> Value {
 }
 
 fn opts() -> MetricsOptions {
-    MetricsOptions { far_targets: vec![0.001, 0.01, 0.1], ..Default::default() }
+    MetricsOptions {
+        far_targets: vec![0.001, 0.01, 0.1],
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -78,7 +111,10 @@ fn contiguous_kfold_matches_sklearn() {
 fn distances_match_verification_py() {
     let t = read_scores_tsv(&fixture("scores.tsv")).unwrap();
     let dist: Vec<f64> = t.scores.iter().map(|s| 2.0 - 2.0 * s).collect();
-    let o = MetricsOptions { distance: true, ..opts() };
+    let o = MetricsOptions {
+        distance: true,
+        ..opts()
+    };
     let m = evaluate_scores(&dist, &t.same, t.folds.as_deref(), &o).unwrap();
     check(&m, &expected()["distance_given_folds"], true);
 }

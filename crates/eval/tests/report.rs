@@ -7,9 +7,9 @@ mod common;
 
 use std::path::Path;
 
+use arcface_eval::eval_run;
 use arcface_eval::report::{read_metrics_jsonl, read_run, write_report};
 use arcface_eval::run::{EvalOptions, PairSource};
-use arcface_eval::eval_run;
 use common::*;
 
 fn write_metrics(dir: &Path, steps: usize, speed: f64) {
@@ -54,23 +54,44 @@ fn report_across_runs() {
     let html = write_report(&[a.clone(), b.clone()], &root.join("report")).unwrap();
     let text = std::fs::read_to_string(&html).unwrap();
     assert!(text.contains("<td>r-arcface</td>") && text.contains("<td>r-softmax</td>"));
-    assert!(text.contains("87.00% +- 5.34%"), "accuracy of the fixture scores");
+    assert!(
+        text.contains("87.00% +- 5.34%"),
+        "accuracy of the fixture scores"
+    );
     assert!(text.matches("<svg").count() >= 2);
-    assert!(!text.contains("src=\"http") && !text.contains("href=\"http"), "no external resources");
+    assert!(
+        !text.contains("src=\"http") && !text.contains("href=\"http"),
+        "no external resources"
+    );
     let md = std::fs::read_to_string(root.join("report/report.md")).unwrap();
-    assert!(md.contains("| r-softmax | [1, 1, 1, 1] (width 8) | arcface |"), "{md}");
-    assert!(root.join("report/report_curves.png").is_file() && root.join("report/report_roc.png").is_file());
+    assert!(
+        md.contains("| r-softmax | [1, 1, 1, 1] (width 8) | arcface |"),
+        "{md}"
+    );
+    assert!(
+        root.join("report/report_curves.png").is_file()
+            && root.join("report/report_roc.png").is_file()
+    );
 }
 
 #[test]
 fn bad_run_folders_are_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = read_run(&tmp.path().join("missing")).unwrap_err().to_string();
+    let e = read_run(&tmp.path().join("missing"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing"), "{e}");
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    assert!(read_run(&empty).unwrap_err().to_string().contains("nothing to report"));
-    std::fs::write(empty.join("metrics.jsonl"), "{\"kind\":\"train\",\"step\":1}\nnot json\n").unwrap();
+    assert!(read_run(&empty)
+        .unwrap_err()
+        .to_string()
+        .contains("nothing to report"));
+    std::fs::write(
+        empty.join("metrics.jsonl"),
+        "{\"kind\":\"train\",\"step\":1}\nnot json\n",
+    )
+    .unwrap();
     let e = read_run(&empty).unwrap_err().to_string();
     assert!(e.contains("metrics.jsonl:2"), "{e}");
     assert!(write_report(&[], tmp.path()).is_err());

@@ -20,7 +20,13 @@ pub fn fixtures() -> PathBuf {
 
 /// A small but real IResNet: one block per stage, width 8, 112 input, 32-d output.
 pub fn tiny_config() -> Config {
-    Config { layers: [1, 1, 1, 1], width: 8, input_size: 112, num_features: 32, dropout: 0.0 }
+    Config {
+        layers: [1, 1, 1, 1],
+        width: 8,
+        input_size: 112,
+        num_features: 32,
+        dropout: 0.0,
+    }
 }
 
 /// Writes `model.json` and `model.safetensors` of a randomly initialised tiny model.
@@ -36,6 +42,10 @@ pub fn make_run(dir: &Path, seed: u64) -> PathBuf {
         protocol: "dev".into(),
         fold: None,
     };
-    std::fs::write(dir.join("model.json"), serde_json::to_string_pretty(&info).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("model.json"),
+        serde_json::to_string_pretty(&info).unwrap(),
+    )
+    .unwrap();
     dir.to_path_buf()
 }
