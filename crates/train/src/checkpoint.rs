@@ -52,7 +52,10 @@ impl Checkpointer {
     pub fn new(dir: impl Into<PathBuf>, keep: usize) -> Result<Self> {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(|e| TrainError::io(&dir, e))?;
-        Ok(Self { dir, keep: keep.max(1) })
+        Ok(Self {
+            dir,
+            keep: keep.max(1),
+        })
     }
 
     /// The checkpoint directory.
@@ -70,7 +73,10 @@ impl Checkpointer {
         candle::safetensors::save(&map, &tmp)?;
         fsync(&tmp)?;
         fs::rename(&tmp, &st_path).map_err(|e| TrainError::io(&st_path, e))?;
-        let meta = CheckpointMeta { tensors: st_name, ..meta.clone() };
+        let meta = CheckpointMeta {
+            tensors: st_name,
+            ..meta.clone()
+        };
         let json = serde_json::to_vec_pretty(&meta).map_err(|e| TrainError::CheckpointFormat {
             path: st_path.clone(),
             msg: e.to_string(),
@@ -89,7 +95,10 @@ impl Checkpointer {
         for entry in entries {
             let path = entry.map_err(|e| TrainError::io(&self.dir, e))?.path();
             let is_meta = path.extension().is_some_and(|e| e == "json")
-                && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-"));
+                && path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("step-"));
             if is_meta {
                 out.push((read_meta(&path)?, path));
             }
@@ -136,11 +145,17 @@ pub fn read_meta(json_path: &Path) -> Result<CheckpointMeta> {
 }
 
 /// Loads the tensors of the checkpoint whose meta file is `json_path`.
-pub fn load_tensors(json_path: &Path, meta: &CheckpointMeta, device: &Device) -> Result<HashMap<String, Tensor>> {
+pub fn load_tensors(
+    json_path: &Path,
+    meta: &CheckpointMeta,
+    device: &Device,
+) -> Result<HashMap<String, Tensor>> {
     let dir = json_path.parent().unwrap_or(Path::new("."));
     let st = dir.join(&meta.tensors);
-    candle::safetensors::load(&st, device)
-        .map_err(|e| TrainError::CheckpointFormat { path: st.clone(), msg: e.to_string() })
+    candle::safetensors::load(&st, device).map_err(|e| TrainError::CheckpointFormat {
+        path: st.clone(),
+        msg: e.to_string(),
+    })
 }
 
 /// Copies `prefix.<name>` tensors into `vars`, after checking that every name and shape fits;
@@ -152,7 +167,10 @@ pub fn restore_vars(
     tensors: &HashMap<String, Tensor>,
 ) -> Result<()> {
     let mut mismatches = Vec::new();
-    let wanted: HashMap<String, &Var> = vars.iter().map(|(n, v)| (format!("{prefix}.{n}"), v)).collect();
+    let wanted: HashMap<String, &Var> = vars
+        .iter()
+        .map(|(n, v)| (format!("{prefix}.{n}"), v))
+        .collect();
     let mut keys: Vec<&String> = wanted.keys().collect();
     keys.sort();
     for key in &keys {
@@ -172,13 +190,22 @@ pub fn restore_vars(
         .filter(|k| k.starts_with(&format!("{prefix}.")) && !wanted.contains_key(*k))
         .collect();
     extra.sort();
-    mismatches.extend(extra.into_iter().map(|k| format!("unexpected `{k}` (not in the model)")));
+    mismatches.extend(
+        extra
+            .into_iter()
+            .map(|k| format!("unexpected `{k}` (not in the model)")),
+    );
     if !mismatches.is_empty() {
-        return Err(TrainError::CheckpointMismatch { path: path.to_path_buf(), mismatches });
+        return Err(TrainError::CheckpointMismatch {
+            path: path.to_path_buf(),
+            mismatches,
+        });
     }
     for key in keys {
         let var = wanted[key];
-        let t = tensors[key].to_device(var.device())?.to_dtype(var.dtype())?;
+        let t = tensors[key]
+            .to_device(var.device())?
+            .to_dtype(var.dtype())?;
         var.set(&t)?;
     }
     Ok(())
@@ -187,7 +214,10 @@ pub fn restore_vars(
 /// Writes `bytes` to `path` via a fsynced temporary file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     {
         let mut f = fs::File::create(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
@@ -200,7 +230,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Saves named tensors to a safetensors file atomically.
 pub fn save_safetensors_atomic(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
     candle::safetensors::save(tensors, &tmp)?;
     fsync(&tmp)?;
@@ -208,7 +241,9 @@ pub fn save_safetensors_atomic(path: &Path, tensors: &HashMap<String, Tensor>) -
 }
 
 fn fsync(path: &Path) -> Result<()> {
-    fs::File::open(path).and_then(|f| f.sync_all()).map_err(|e| TrainError::io(path, e))
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| TrainError::io(path, e))
 }
 
 fn fsync_dir(dir: &Path) {
@@ -252,7 +287,10 @@ mod tests {
         let (m, p) = ck.latest().unwrap().unwrap();
         let ts = load_tensors(&p, &m, &Device::Cpu).unwrap();
         restore_vars(&p, "backbone", &[("w".into(), w.clone())], &ts).unwrap();
-        assert_eq!(w.as_tensor().to_vec1::<f32>().unwrap(), vec![30.0, 60.0, 90.0]);
+        assert_eq!(
+            w.as_tensor().to_vec1::<f32>().unwrap(),
+            vec![30.0, 60.0, 90.0]
+        );
     }
 
     #[test]
@@ -260,14 +298,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ck = Checkpointer::new(dir.path(), 1).unwrap();
         let z = |n: usize| Tensor::zeros(n, DType::F32, &Device::Cpu).unwrap();
-        ck.save(&meta(1), &[("backbone.a".into(), z(4)), ("backbone.extra".into(), z(1))]).unwrap();
+        ck.save(
+            &meta(1),
+            &[("backbone.a".into(), z(4)), ("backbone.extra".into(), z(1))],
+        )
+        .unwrap();
         let (m, p) = ck.latest().unwrap().unwrap();
         let ts = load_tensors(&p, &m, &Device::Cpu).unwrap();
         let a = Var::zeros(3, DType::F32, &Device::Cpu).unwrap();
         let b = Var::zeros(2, DType::F32, &Device::Cpu).unwrap();
-        let err = restore_vars(&p, "backbone", &[("a".into(), a), ("b".into(), b)], &ts).unwrap_err();
+        let err =
+            restore_vars(&p, "backbone", &[("a".into(), a), ("b".into(), b)], &ts).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("`backbone.a`: checkpoint has [4], model expects [3]"), "{msg}");
+        assert!(
+            msg.contains("`backbone.a`: checkpoint has [4], model expects [3]"),
+            "{msg}"
+        );
         assert!(msg.contains("missing `backbone.b`"), "{msg}");
         assert!(msg.contains("unexpected `backbone.extra`"), "{msg}");
     }
@@ -277,9 +323,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ck = Checkpointer::new(dir.path(), 3).unwrap();
         let z = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
-        ck.save(&meta(5), &[("backbone.a".into(), z.clone())]).unwrap();
+        ck.save(&meta(5), &[("backbone.a".into(), z.clone())])
+            .unwrap();
         // A crash after the tensors but before the meta leaves only the safetensors file.
-        candle::safetensors::save(&HashMap::from([("backbone.a".to_string(), z)]), dir.path().join("step-00000009.safetensors")).unwrap();
+        candle::safetensors::save(
+            &HashMap::from([("backbone.a".to_string(), z)]),
+            dir.path().join("step-00000009.safetensors"),
+        )
+        .unwrap();
         assert_eq!(ck.latest().unwrap().unwrap().0.step, 5);
     }
 }

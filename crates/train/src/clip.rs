@@ -13,7 +13,11 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
     let mut sq = 0f64;
     for v in vars {
         if let Some(g) = grads.get(v.as_tensor()) {
-            let s = g.to_dtype(candle::DType::F32)?.sqr()?.sum_all()?.to_scalar::<f32>()?;
+            let s = g
+                .to_dtype(candle::DType::F32)?
+                .sqr()?
+                .sum_all()?
+                .to_scalar::<f32>()?;
             sq += s as f64;
         }
     }
@@ -37,7 +41,12 @@ mod tests {
 
     fn grads_of(a: &Var, b: &Var) -> GradStore {
         // d/dx of sum(c * x) is c: gradients [3, 0] and [4] -> global norm 5.
-        let la = (a.as_tensor() * 3.0).unwrap().narrow(0, 0, 1).unwrap().sum_all().unwrap();
+        let la = (a.as_tensor() * 3.0)
+            .unwrap()
+            .narrow(0, 0, 1)
+            .unwrap()
+            .sum_all()
+            .unwrap();
         let lb = (b.as_tensor() * 4.0).unwrap().sum_all().unwrap();
         (la + lb).unwrap().backward().unwrap()
     }
@@ -62,6 +71,9 @@ mod tests {
         let b = Var::from_slice(&[1f32], 1, &Device::Cpu).unwrap();
         let mut g = grads_of(&a, &b);
         clip_grad_norm(&mut g, &[a.clone(), b.clone()], 10.0).unwrap();
-        assert_eq!(g.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap(), vec![4.0]);
+        assert_eq!(
+            g.get(b.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),
+            vec![4.0]
+        );
     }
 }

@@ -178,7 +178,14 @@ pub struct ScheduleConfig {
 
 impl Default for ScheduleConfig {
     fn default() -> Self {
-        Self { kind: d_poly(), warmup_epochs: 0.0, power: d_power(), min_lr: 0.0, milestones: vec![], gamma: d_gamma() }
+        Self {
+            kind: d_poly(),
+            warmup_epochs: 0.0,
+            power: d_power(),
+            min_lr: 0.0,
+            milestones: vec![],
+            gamma: d_gamma(),
+        }
     }
 }
 
@@ -331,7 +338,11 @@ impl TrainConfig {
         let dir = presets_dir();
         let path = dir.join(format!("{name}.toml"));
         if !path.is_file() {
-            return Err(TrainError::UnknownPreset { name: name.into(), path, available: Self::presets().join(", ") });
+            return Err(TrainError::UnknownPreset {
+                name: name.into(),
+                path,
+                available: Self::presets().join(", "),
+            });
         }
         Self::from_toml_file(path)
     }
@@ -367,25 +378,60 @@ impl TrainConfig {
     fn validate_with(&self, text: Option<&str>, origin: &Path) -> Result<()> {
         let fail = |section: &str, key: &str, msg: String| {
             let line = text.map(|t| locate(t, section, key)).unwrap_or(0);
-            let dotted = if section.is_empty() { key.to_string() } else { format!("{section}.{key}") };
-            Err(TrainError::ConfigInvalid { path: origin.to_path_buf(), line, key: dotted, msg })
+            let dotted = if section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            };
+            Err(TrainError::ConfigInvalid {
+                path: origin.to_path_buf(),
+                line,
+                key: dotted,
+                msg,
+            })
         };
         if self.name.is_empty() || self.name.contains(['/', '\\']) || self.name.starts_with('.') {
-            return fail("", "name", format!("{:?} is not a plain folder name", self.name));
+            return fail(
+                "",
+                "name",
+                format!("{:?} is not a plain folder name", self.name),
+            );
         }
         let d = &self.data;
         match d.source.as_str() {
             "lfw" => match (d.protocol.as_str(), d.fold) {
                 ("dev", _) => {}
                 ("view2", Some(k)) if k < 10 => {}
-                ("view2", other) => return fail("data", "fold", format!("view2 needs a fold in 0..10, got {other:?}")),
-                (p, _) => return fail("data", "protocol", format!("{p:?} is not a training protocol (dev or view2)")),
+                ("view2", other) => {
+                    return fail(
+                        "data",
+                        "fold",
+                        format!("view2 needs a fold in 0..10, got {other:?}"),
+                    )
+                }
+                (p, _) => {
+                    return fail(
+                        "data",
+                        "protocol",
+                        format!("{p:?} is not a training protocol (dev or view2)"),
+                    )
+                }
             },
             "folder" if d.folder.is_none() => {
-                return fail("data", "folder", "source = \"folder\" needs `folder = \"path\"`".into())
+                return fail(
+                    "data",
+                    "folder",
+                    "source = \"folder\" needs `folder = \"path\"`".into(),
+                )
             }
             "folder" => {}
-            other => return fail("data", "source", format!("{other:?} (expected lfw or folder)")),
+            other => {
+                return fail(
+                    "data",
+                    "source",
+                    format!("{other:?} (expected lfw or folder)"),
+                )
+            }
         }
         if d.min_images == 0 {
             return fail("data", "min_images", "must be at least 1".into());
@@ -411,7 +457,11 @@ impl TrainConfig {
         }
         let l = &self.loss;
         if !(l.scale.is_finite() && l.scale > 0.0) {
-            return fail("loss", "scale", format!("must be positive, got {}", l.scale));
+            return fail(
+                "loss",
+                "scale",
+                format!("must be positive, got {}", l.scale),
+            );
         }
         match l.kind.as_str() {
             "softmax" | "combined" => {}
@@ -427,56 +477,121 @@ impl TrainConfig {
                 }
             }
             other => {
-                return fail("loss", "kind", format!("{other:?} (expected softmax, arcface, cosface, sphereface or combined)"))
+                return fail(
+                    "loss",
+                    "kind",
+                    format!(
+                        "{other:?} (expected softmax, arcface, cosface, sphereface or combined)"
+                    ),
+                )
             }
         }
         if !matches!(l.grad_mode.as_str(), "exact" | "straight_through") {
-            return fail("loss", "grad_mode", format!("{:?} (expected exact or straight_through)", l.grad_mode));
+            return fail(
+                "loss",
+                "grad_mode",
+                format!("{:?} (expected exact or straight_through)", l.grad_mode),
+            );
         }
         let o = &self.optim;
         if !matches!(o.kind.as_str(), "sgd" | "adamw") {
-            return fail("optim", "kind", format!("{:?} (expected sgd or adamw)", o.kind));
+            return fail(
+                "optim",
+                "kind",
+                format!("{:?} (expected sgd or adamw)", o.kind),
+            );
         }
         if !(o.lr.is_finite() && o.lr > 0.0) {
-            return fail("optim", "lr", format!("must be positive and finite, got {}", o.lr));
+            return fail(
+                "optim",
+                "lr",
+                format!("must be positive and finite, got {}", o.lr),
+            );
         }
         if !(0.0..1.0).contains(&o.momentum) {
-            return fail("optim", "momentum", format!("must be in [0, 1), got {}", o.momentum));
+            return fail(
+                "optim",
+                "momentum",
+                format!("must be in [0, 1), got {}", o.momentum),
+            );
         }
         if !(o.weight_decay.is_finite() && o.weight_decay >= 0.0) {
-            return fail("optim", "weight_decay", format!("must be >= 0, got {}", o.weight_decay));
+            return fail(
+                "optim",
+                "weight_decay",
+                format!("must be >= 0, got {}", o.weight_decay),
+            );
         }
         if o.betas.iter().any(|b| !(0.0..1.0).contains(b)) || !(o.eps > 0.0) {
-            return fail("optim", "betas", format!("betas must be in [0, 1) and eps > 0, got {:?}, {}", o.betas, o.eps));
+            return fail(
+                "optim",
+                "betas",
+                format!(
+                    "betas must be in [0, 1) and eps > 0, got {:?}, {}",
+                    o.betas, o.eps
+                ),
+            );
         }
         let s = &self.schedule;
         if !matches!(s.kind.as_str(), "poly" | "cosine" | "step" | "constant") {
-            return fail("schedule", "kind", format!("{:?} (expected poly, cosine, step or constant)", s.kind));
+            return fail(
+                "schedule",
+                "kind",
+                format!("{:?} (expected poly, cosine, step or constant)", s.kind),
+            );
         }
         if !(s.warmup_epochs >= 0.0 && s.warmup_epochs < self.train.epochs as f64) {
-            return fail("schedule", "warmup_epochs", format!("must be in [0, epochs), got {}", s.warmup_epochs));
+            return fail(
+                "schedule",
+                "warmup_epochs",
+                format!("must be in [0, epochs), got {}", s.warmup_epochs),
+            );
         }
         if !(s.power > 0.0) {
-            return fail("schedule", "power", format!("must be positive, got {}", s.power));
+            return fail(
+                "schedule",
+                "power",
+                format!("must be positive, got {}", s.power),
+            );
         }
         if !(s.gamma > 0.0 && s.gamma <= 1.0) {
-            return fail("schedule", "gamma", format!("must be in (0, 1], got {}", s.gamma));
+            return fail(
+                "schedule",
+                "gamma",
+                format!("must be in (0, 1], got {}", s.gamma),
+            );
         }
         if s.milestones.windows(2).any(|w| w[0] >= w[1]) {
-            return fail("schedule", "milestones", format!("must increase strictly, got {:?}", s.milestones));
+            return fail(
+                "schedule",
+                "milestones",
+                format!("must increase strictly, got {:?}", s.milestones),
+            );
         }
         let t = &self.train;
         if t.epochs == 0 {
             return fail("train", "epochs", "must be at least 1".into());
         }
         if t.batch_size < 2 {
-            return fail("train", "batch_size", format!("must be at least 2 (batch norm), got {}", t.batch_size));
+            return fail(
+                "train",
+                "batch_size",
+                format!("must be at least 2 (batch norm), got {}", t.batch_size),
+            );
         }
         if !(t.grad_clip.is_finite() && t.grad_clip >= 0.0) {
-            return fail("train", "grad_clip", format!("must be >= 0, got {}", t.grad_clip));
+            return fail(
+                "train",
+                "grad_clip",
+                format!("must be >= 0, got {}", t.grad_clip),
+            );
         }
         if !matches!(t.precision.as_str(), "f32" | "bf16") {
-            return fail("train", "precision", format!("{:?} (expected f32 or bf16)", t.precision));
+            return fail(
+                "train",
+                "precision",
+                format!("{:?} (expected f32 or bf16)", t.precision),
+            );
         }
         if t.log_every == 0 {
             return fail("train", "log_every", "must be at least 1".into());
@@ -493,8 +608,12 @@ impl TrainConfig {
     /// The backbone shape, or why it is invalid.
     pub fn backbone_config(&self) -> std::result::Result<arcface_backbone::Config, String> {
         let m = &self.model;
-        let base = arcface_backbone::Config::from_name(&m.backbone)
-            .ok_or_else(|| format!("unknown backbone {:?} (expected r18, r34, r50 or r100)", m.backbone))?;
+        let base = arcface_backbone::Config::from_name(&m.backbone).ok_or_else(|| {
+            format!(
+                "unknown backbone {:?} (expected r18, r34, r50 or r100)",
+                m.backbone
+            )
+        })?;
         let cfg = arcface_backbone::Config {
             width: m.width,
             input_size: m.input_size,
@@ -519,9 +638,18 @@ impl TrainConfig {
     pub fn optimizer_config(&self) -> OptimizerConfig {
         let o = &self.optim;
         if o.kind == "adamw" {
-            OptimizerConfig::Adamw { beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weight_decay: o.weight_decay }
+            OptimizerConfig::Adamw {
+                beta1: o.betas[0],
+                beta2: o.betas[1],
+                eps: o.eps,
+                weight_decay: o.weight_decay,
+            }
         } else {
-            OptimizerConfig::Sgd { momentum: o.momentum, weight_decay: o.weight_decay, nesterov: o.nesterov }
+            OptimizerConfig::Sgd {
+                momentum: o.momentum,
+                weight_decay: o.weight_decay,
+                nesterov: o.nesterov,
+            }
         }
     }
 
@@ -530,7 +658,10 @@ impl TrainConfig {
         let s = &self.schedule;
         match s.kind.as_str() {
             "cosine" => Decay::Cosine { min_lr: s.min_lr },
-            "step" => Decay::Step { milestones: s.milestones.clone(), gamma: s.gamma },
+            "step" => Decay::Step {
+                milestones: s.milestones.clone(),
+                gamma: s.gamma,
+            },
             "constant" => Decay::Constant,
             _ => Decay::Poly { power: s.power },
         }
@@ -539,7 +670,11 @@ impl TrainConfig {
 
 /// 1-based line of byte offset `pos`.
 fn line_of(text: &str, pos: usize) -> usize {
-    text[..pos.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..pos.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// 1-based line where `key` is set in table `[section]` (the table header when the key is
@@ -603,17 +738,26 @@ batch_size = 8
     #[test]
     fn invalid_value_names_file_and_line() {
         let bad = GOOD.replace("lr = 0.1", "lr = -1.0");
-        let err = TrainConfig::from_toml_str(&bad, Path::new("x.toml")).unwrap_err().to_string();
+        let err = TrainConfig::from_toml_str(&bad, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("x.toml:12: invalid `optim.lr`"), "{err}");
         let bad = GOOD.replace("input_size = 32", "input_size = 30");
-        let err = TrainConfig::from_toml_str(&bad, Path::new("x.toml")).unwrap_err().to_string();
-        assert!(err.starts_with("x.toml:8: invalid `model.input_size`"), "{err}");
+        let err = TrainConfig::from_toml_str(&bad, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("x.toml:8: invalid `model.input_size`"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_key_names_line() {
         let bad = GOOD.replace("epochs = 2", "epochz = 2");
-        let err = TrainConfig::from_toml_str(&bad, Path::new("y.toml")).unwrap_err().to_string();
+        let err = TrainConfig::from_toml_str(&bad, Path::new("y.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("y.toml:14:"), "{err}");
         assert!(err.contains("epochz"), "{err}");
     }

@@ -24,6 +24,6 @@ pub use clip::clip_grad_norm;
 pub use config::TrainConfig;
 pub use error::{Result, TrainError};
 pub use optim::{Optimizer, OptimizerConfig};
-pub use schedule::{Decay, LrSchedule};
 pub use run::{train, train_with_stop, RunOptions, TrainSummary};
+pub use schedule::{Decay, LrSchedule};
 pub use signals::StopFlag;

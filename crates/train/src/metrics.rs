@@ -77,14 +77,25 @@ impl RunLog {
             }
             _ => {}
         }
-        let open = |p: &Path| OpenOptions::new().create(true).append(true).open(p).map_err(|e| TrainError::io(p, e));
+        let open = |p: &Path| {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| TrainError::io(p, e))
+        };
         let metrics = open(&metrics_path)?;
         let log_path = run_dir.join("train.log");
         if keep_until.is_none() {
             File::create(&log_path).map_err(|e| TrainError::io(&log_path, e))?;
         }
         let log = open(&log_path)?;
-        Ok(Self { metrics_path, metrics, log, echo })
+        Ok(Self {
+            metrics_path,
+            metrics,
+            log,
+            echo,
+        })
     }
 
     /// Appends one metrics line (flushed, so a killed run keeps it).
@@ -94,7 +105,9 @@ impl RunLog {
             msg: e.to_string(),
         })?;
         s.push('\n');
-        self.metrics.write_all(s.as_bytes()).map_err(|e| TrainError::io(&self.metrics_path, e))
+        self.metrics
+            .write_all(s.as_bytes())
+            .map_err(|e| TrainError::io(&self.metrics_path, e))
     }
 
     /// Appends a line to `train.log` only (the progress bar shows it on the terminal).
@@ -130,8 +143,11 @@ pub fn read_metrics(path: &Path) -> Result<Vec<MetricsLine>> {
         if line.trim().is_empty() {
             continue;
         }
-        let m = serde_json::from_str(&line)
-            .map_err(|e| TrainError::ConfigParse { path: path.to_path_buf(), line: i + 1, msg: e.to_string() })?;
+        let m = serde_json::from_str(&line).map_err(|e| TrainError::ConfigParse {
+            path: path.to_path_buf(),
+            line: i + 1,
+            msg: e.to_string(),
+        })?;
         out.push(m);
     }
     Ok(out)
@@ -171,7 +187,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut log = RunLog::open(dir.path(), None, false).unwrap();
         log.metrics(&train_line(10)).unwrap();
-        log.metrics(&MetricsLine::Val { step: 10, epoch: 0, accuracy: 0.8, threshold: 0.3 }).unwrap();
+        log.metrics(&MetricsLine::Val {
+            step: 10,
+            epoch: 0,
+            accuracy: 0.8,
+            threshold: 0.3,
+        })
+        .unwrap();
         log.metrics(&train_line(20)).unwrap();
         drop(log);
         let text = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();

@@ -77,7 +77,13 @@ impl Optimizer {
     /// Creates an optimizer over `params` (sorted by name so the order is deterministic).
     pub fn new(config: OptimizerConfig, mut params: Vec<(String, Var)>, lr: f64) -> Self {
         params.sort_by(|a, b| a.0.cmp(&b.0));
-        Self { config, params, state: HashMap::new(), steps: 0, lr }
+        Self {
+            config,
+            params,
+            state: HashMap::new(),
+            steps: 0,
+            lr,
+        }
     }
 
     /// The current learning rate.
@@ -105,12 +111,18 @@ impl Optimizer {
         self.steps += 1;
         let lr = self.lr;
         for (name, var) in &self.params {
-            let Some(grad) = grads.get(var.as_tensor()) else { continue };
+            let Some(grad) = grads.get(var.as_tensor()) else {
+                continue;
+            };
             let grad = grad.to_dtype(var.dtype())?;
             let p = var.as_tensor();
             let state = self.state.entry(name.clone()).or_default();
             match self.config {
-                OptimizerConfig::Sgd { momentum, weight_decay, nesterov } => {
+                OptimizerConfig::Sgd {
+                    momentum,
+                    weight_decay,
+                    nesterov,
+                } => {
                     let mut g = grad;
                     if weight_decay != 0.0 {
                         g = (g + (p * weight_decay)?)?;
@@ -121,12 +133,21 @@ impl Optimizer {
                             Some(b) => ((b * momentum)? + &g)?,
                             None => g.copy()?,
                         };
-                        g = if nesterov { (&g + (&buf * momentum)?)? } else { buf.clone() };
+                        g = if nesterov {
+                            (&g + (&buf * momentum)?)?
+                        } else {
+                            buf.clone()
+                        };
                         state.insert("momentum_buffer", buf);
                     }
                     var.set(&(p - (g * lr)?)?)?;
                 }
-                OptimizerConfig::Adamw { beta1, beta2, eps, weight_decay } => {
+                OptimizerConfig::Adamw {
+                    beta1,
+                    beta2,
+                    eps,
+                    weight_decay,
+                } => {
                     let t = self.steps as i32;
                     let p_decayed = (p * (1.0 - lr * weight_decay))?;
                     let m = match state.get("exp_avg") {
@@ -165,10 +186,13 @@ impl Optimizer {
     /// Restores state exported by [`Optimizer::state_tensors`], plus the step counter.
     /// Unknown parameter names or wrong shapes are errors (the caller named them in a checkpoint).
     pub fn load_state(&mut self, tensors: &HashMap<String, Tensor>, steps: u64) -> Result<()> {
-        let by_name: HashMap<&str, &Var> = self.params.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        let by_name: HashMap<&str, &Var> =
+            self.params.iter().map(|(n, v)| (n.as_str(), v)).collect();
         let mut state: HashMap<String, BTreeMap<&'static str, Tensor>> = HashMap::new();
         for (key, t) in tensors {
-            let Some(rest) = key.strip_prefix("optim.") else { continue };
+            let Some(rest) = key.strip_prefix("optim.") else {
+                continue;
+            };
             let (name, slot) = rest
                 .rsplit_once('.')
                 .ok_or_else(|| TrainError::OptimizerState(format!("malformed key `{key}`")))?;
@@ -176,7 +200,11 @@ impl Optimizer {
                 "momentum_buffer" => "momentum_buffer",
                 "exp_avg" => "exp_avg",
                 "exp_avg_sq" => "exp_avg_sq",
-                other => return Err(TrainError::OptimizerState(format!("unknown slot `{other}` in `{key}`"))),
+                other => {
+                    return Err(TrainError::OptimizerState(format!(
+                        "unknown slot `{other}` in `{key}`"
+                    )))
+                }
             };
             let var = by_name
                 .get(name)
@@ -213,11 +241,18 @@ mod tests {
     #[test]
     fn sgd_momentum_weight_decay_by_hand() {
         let var = Var::from_slice(&[1.0f32, -2.0], 2, &Device::Cpu).unwrap();
-        let cfg = OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.1, nesterov: false };
+        let cfg = OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.1,
+            nesterov: false,
+        };
         let mut opt = Optimizer::new(cfg, vec![("w".into(), var.clone())], 0.1);
         // step 1: g = p + 0.1p = 1.1p; buf = 1.1p; p = p - 0.11p = 0.89p
         let p1 = quad_step(&mut opt, &var);
-        assert!((p1[0] - 0.89).abs() < 1e-6 && (p1[1] + 1.78).abs() < 1e-6, "{p1:?}");
+        assert!(
+            (p1[0] - 0.89).abs() < 1e-6 && (p1[1] + 1.78).abs() < 1e-6,
+            "{p1:?}"
+        );
         // step 2: g = 1.1*0.89 = 0.979; buf = 0.9*1.1 + 0.979 = 1.969; p = 0.89 - 0.1969 = 0.6931
         let p2 = quad_step(&mut opt, &var);
         assert!((p2[0] - 0.6931).abs() < 1e-6, "{p2:?}");
@@ -227,7 +262,11 @@ mod tests {
     #[test]
     fn sgd_nesterov_by_hand() {
         let var = Var::from_slice(&[1.0f32], 1, &Device::Cpu).unwrap();
-        let cfg = OptimizerConfig::Sgd { momentum: 0.5, weight_decay: 0.0, nesterov: true };
+        let cfg = OptimizerConfig::Sgd {
+            momentum: 0.5,
+            weight_decay: 0.0,
+            nesterov: true,
+        };
         let mut opt = Optimizer::new(cfg, vec![("w".into(), var.clone())], 0.1);
         // step 1: g = 1, buf = 1, d = 1 + 0.5 = 1.5, p = 0.85
         assert!((quad_step(&mut opt, &var)[0] - 0.85).abs() < 1e-6);
@@ -238,7 +277,12 @@ mod tests {
     #[test]
     fn adamw_first_steps_by_hand() {
         let var = Var::from_slice(&[2.0f32], 1, &Device::Cpu).unwrap();
-        let cfg = OptimizerConfig::Adamw { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.1 };
+        let cfg = OptimizerConfig::Adamw {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.1,
+        };
         let mut opt = Optimizer::new(cfg, vec![("w".into(), var.clone())], 0.01);
         // step 1: p = 2*(1-0.001) = 1.998; m_hat = g, v_hat = g^2 -> update = lr * g/(|g|+eps) ~ 0.01
         let p1 = quad_step(&mut opt, &var)[0] as f64;
@@ -256,7 +300,11 @@ mod tests {
 
     #[test]
     fn state_roundtrip_continues_identically() {
-        let cfg = OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 5e-4, nesterov: false };
+        let cfg = OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            nesterov: false,
+        };
         let a = Var::from_slice(&[0.3f32, -0.7, 1.1], 3, &Device::Cpu).unwrap();
         let mut opt_a = Optimizer::new(cfg.clone(), vec![("w".into(), a.clone())], 0.1);
         quad_step(&mut opt_a, &a);
@@ -269,7 +317,11 @@ mod tests {
 
     #[test]
     fn load_state_rejects_wrong_shape() {
-        let cfg = OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 0.0, nesterov: false };
+        let cfg = OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 0.0,
+            nesterov: false,
+        };
         let a = Var::zeros(3, DType::F32, &Device::Cpu).unwrap();
         let mut opt = Optimizer::new(cfg, vec![("w".into(), a)], 0.1);
         let bad = HashMap::from([(

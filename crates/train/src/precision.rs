@@ -31,9 +31,18 @@ pub enum Precision {
 
 impl Precision {
     /// Chooses the mode named `f32` or `bf16`.
-    pub fn new(name: &str, config: &Config, varmap: &VarMap, device: &Device) -> candle::Result<Self> {
+    pub fn new(
+        name: &str,
+        config: &Config,
+        varmap: &VarMap,
+        device: &Device,
+    ) -> candle::Result<Self> {
         Ok(match name {
-            "bf16" => Precision::Bf16 { config: *config, varmap: varmap.clone(), device: device.clone() },
+            "bf16" => Precision::Bf16 {
+                config: *config,
+                varmap: varmap.clone(),
+                device: device.clone(),
+            },
             _ => Precision::F32,
         })
     }
@@ -42,12 +51,18 @@ impl Precision {
     pub fn forward(&self, model: &IResNet, x: &Tensor) -> candle::Result<Tensor> {
         match self {
             Precision::F32 => model.forward_t(x, true),
-            Precision::Bf16 { config, varmap, device } => {
+            Precision::Bf16 {
+                config,
+                varmap,
+                device,
+            } => {
                 let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
                 let mut ts = HashMap::with_capacity(data.len());
                 for (name, var) in data.iter() {
                     let t = if ParamKind::of(name).is_trainable() {
-                        var.as_tensor().to_dtype(DType::BF16)?.to_dtype(DType::F32)?
+                        var.as_tensor()
+                            .to_dtype(DType::BF16)?
+                            .to_dtype(DType::F32)?
                     } else {
                         var.as_tensor().clone()
                     };

@@ -15,7 +15,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use arcface_backbone::init::ParamKind;
-use arcface_data::{ImageCache, Lfw, Loader, LoaderConfig, PairSet, Preprocess, Protocol, TrainSet};
+use arcface_data::{
+    ImageCache, Lfw, Loader, LoaderConfig, PairSet, Preprocess, Protocol, TrainSet,
+};
 use arcface_loss::{HeadConfig, MarginHead};
 use candle::{DType, Tensor, Var};
 use candle_nn::VarMap;
@@ -76,7 +78,11 @@ pub fn train(config: &TrainConfig, options: &RunOptions) -> anyhow::Result<Train
 }
 
 /// As [`train`], with a caller-owned stop flag (no signal handlers installed).
-pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFlag) -> anyhow::Result<TrainSummary> {
+pub fn train_with_stop(
+    config: &TrainConfig,
+    options: &RunOptions,
+    stop: &StopFlag,
+) -> anyhow::Result<TrainSummary> {
     config.validate()?;
     let run_dir = &options.out;
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
@@ -96,7 +102,8 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
         }
         None
     };
-    let device = arcface_backbone::select_device(&options.device).context("selecting the device")?;
+    let device =
+        arcface_backbone::select_device(&options.device).context("selecting the device")?;
     let is_tty = std::io::stderr().is_terminal();
     let mut log = RunLog::open(run_dir, resume_from.as_ref().map(|(m, _)| m.step), !is_tty)?;
     checkpoint::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
@@ -104,13 +111,24 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
     // Data.
     let bb_cfg = config.backbone_config().map_err(anyhow::Error::msg)?;
     let crop = match config.data.crop {
-        Some([x, y, width, height]) => arcface_data::CropBox { x, y, width, height },
+        Some([x, y, width, height]) => arcface_data::CropBox {
+            x,
+            y,
+            width,
+            height,
+        },
         None => arcface_data::CropBox::LFW,
     };
-    let preprocess = Preprocess { crop, size: bb_cfg.input_size };
+    let preprocess = Preprocess {
+        crop,
+        size: bb_cfg.input_size,
+    };
     let (train_set, test_set) = load_split(config)?;
     if train_set.num_classes() < 2 {
-        bail!("training set has {} identities; need at least 2", train_set.num_classes());
+        bail!(
+            "training set has {} identities; need at least 2",
+            train_set.num_classes()
+        );
     }
     write_model_json(run_dir, config, &bb_cfg, &preprocess)?;
     log.info(&format!(
@@ -120,10 +138,19 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
         train_set.num_classes(),
         device
     ));
-    let cache_dir = config.data.cache_dir.clone().unwrap_or_else(|| config.data.dir.join("cache"));
-    let progress = if is_tty { arcface_data::Progress::Auto } else { arcface_data::Progress::Silent };
-    let cache = ImageCache::build_or_open(&train_set.paths, &preprocess, &cache_dir, progress.clone())
-        .context("building the training image cache")?;
+    let cache_dir = config
+        .data
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| config.data.dir.join("cache"));
+    let progress = if is_tty {
+        arcface_data::Progress::Auto
+    } else {
+        arcface_data::Progress::Silent
+    };
+    let cache =
+        ImageCache::build_or_open(&train_set.paths, &preprocess, &cache_dir, progress.clone())
+            .context("building the training image cache")?;
     let loader = Loader::new(
         Arc::new(cache),
         train_set.labels.clone(),
@@ -139,7 +166,11 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
     )?;
     let spe = loader.batches_per_epoch();
     if spe == 0 {
-        bail!("{} training images is less than one batch of {}", train_set.len(), config.train.batch_size);
+        bail!(
+            "{} training images is less than one batch of {}",
+            train_set.len(),
+            config.train.batch_size
+        );
     }
     let validator = match (&test_set, config.train.validate || config.train.eval_at_end) {
         (Some(pairs), true) => Some(Validator::new(pairs, &preprocess, &cache_dir, progress)?),
@@ -161,14 +192,25 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
         },
     };
     let head_vm = VarMap::new();
-    let head = MarginHead::init_varmap(&head_cfg, &head_vm, "", DType::F32, &device, config.seed ^ 0x4ead)?;
+    let head = MarginHead::init_varmap(
+        &head_cfg,
+        &head_vm,
+        "",
+        DType::F32,
+        &device,
+        config.seed ^ 0x4ead,
+    )?;
     let bb_vars = named_vars(&bb_vm);
     let head_vars = named_vars(&head_vm);
     let trainable: Vec<(String, Var)> = bb_vars
         .iter()
         .filter(|(n, _)| ParamKind::of(n).is_trainable())
         .map(|(n, v)| (format!("backbone.{n}"), v.clone()))
-        .chain(head_vars.iter().map(|(n, v)| (format!("head.{n}"), v.clone())))
+        .chain(
+            head_vars
+                .iter()
+                .map(|(n, v)| (format!("head.{n}"), v.clone())),
+        )
         .collect();
     let trainable_plain: Vec<Var> = trainable.iter().map(|(_, v)| v.clone()).collect();
     let mut opt = Optimizer::new(config.optimizer_config(), trainable, config.optim.lr);
@@ -176,7 +218,11 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
 
     let total_steps = {
         let full = (config.train.epochs * spe) as u64;
-        if config.train.max_steps > 0 { full.min(config.train.max_steps) } else { full }
+        if config.train.max_steps > 0 {
+            full.min(config.train.max_steps)
+        } else {
+            full
+        }
     };
     let schedule = LrSchedule {
         base_lr: config.optim.lr,
@@ -195,8 +241,19 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
             if meta.config_hash != hash {
                 log.info("warning: the configuration changed since this checkpoint was written");
             }
-            log.info(&format!("resumed from {} (step {}, epoch {})", path.display(), meta.step, meta.epoch));
-            (meta.step, meta.epoch, meta.batch_in_epoch, meta.best_val, meta.elapsed_s)
+            log.info(&format!(
+                "resumed from {} (step {}, epoch {})",
+                path.display(),
+                meta.step,
+                meta.epoch
+            ));
+            (
+                meta.step,
+                meta.epoch,
+                meta.batch_in_epoch,
+                meta.best_val,
+                meta.elapsed_s,
+            )
         }
         None => (0, 0, 0, None, 0.0),
     };
@@ -207,27 +264,36 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
     let opt_state_snapshot = std::cell::RefCell::new(Vec::<(String, Tensor)>::new());
     let started = Instant::now();
     let elapsed = || prior_elapsed + started.elapsed().as_secs_f64();
-    let save_ckpt = |step: u64, epoch: usize, batch: usize, best: Option<f64>, el: f64| -> anyhow::Result<()> {
-        let (epoch, batch) = if batch >= spe { (epoch + 1, 0) } else { (epoch, batch) };
-        let meta = CheckpointMeta {
-            step,
-            epoch,
-            batch_in_epoch: batch,
-            seed: config.seed,
-            config_hash: hash.clone(),
-            best_val: best,
-            elapsed_s: el,
-            tensors: String::new(),
+    let save_ckpt =
+        |step: u64, epoch: usize, batch: usize, best: Option<f64>, el: f64| -> anyhow::Result<()> {
+            let (epoch, batch) = if batch >= spe {
+                (epoch + 1, 0)
+            } else {
+                (epoch, batch)
+            };
+            let meta = CheckpointMeta {
+                step,
+                epoch,
+                batch_in_epoch: batch,
+                seed: config.seed,
+                config_hash: hash.clone(),
+                best_val: best,
+                elapsed_s: el,
+                tensors: String::new(),
+            };
+            let mut tensors: Vec<(String, Tensor)> = bb_vars
+                .iter()
+                .map(|(n, v)| (format!("backbone.{n}"), v.as_tensor().clone()))
+                .chain(
+                    head_vars
+                        .iter()
+                        .map(|(n, v)| (format!("head.{n}"), v.as_tensor().clone())),
+                )
+                .collect();
+            tensors.extend(opt_state_snapshot.borrow().iter().cloned());
+            ckpt.save(&meta, &tensors)?;
+            Ok(())
         };
-        let mut tensors: Vec<(String, Tensor)> = bb_vars
-            .iter()
-            .map(|(n, v)| (format!("backbone.{n}"), v.as_tensor().clone()))
-            .chain(head_vars.iter().map(|(n, v)| (format!("head.{n}"), v.as_tensor().clone())))
-            .collect();
-        tensors.extend(opt_state_snapshot.borrow().iter().cloned());
-        ckpt.save(&meta, &tensors)?;
-        Ok(())
-    };
 
     let bar = is_tty.then(|| {
         let pb = indicatif::ProgressBar::new(total_steps);
@@ -254,7 +320,9 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
             if stop.is_set() {
                 *opt_state_snapshot.borrow_mut() = opt.state_tensors();
                 save_ckpt(step, epoch, b, best_val, elapsed())?;
-                log.info(&format!("stop requested: checkpoint written at step {step}"));
+                log.info(&format!(
+                    "stop requested: checkpoint written at step {step}"
+                ));
                 interrupted = true;
                 break 'outer;
             }
@@ -273,7 +341,11 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
                 if let Some(pb) = &bar {
                     pb.abandon();
                 }
-                let err = TrainError::NonFiniteLoss { step: step + 1, epoch, loss };
+                let err = TrainError::NonFiniteLoss {
+                    step: step + 1,
+                    epoch,
+                    loss,
+                };
                 log.info(&err.to_string());
                 return Err(err.into());
             }
@@ -303,7 +375,13 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
                     images_per_sec: win_n as f64 / secs,
                     elapsed_s: elapsed(),
                 };
-                if let MetricsLine::Train { loss, accuracy, images_per_sec, .. } = &line {
+                if let MetricsLine::Train {
+                    loss,
+                    accuracy,
+                    images_per_sec,
+                    ..
+                } = &line
+                {
                     last_loss = Some(*loss);
                     let msg = format!(
                         "step {step}/{total_steps} epoch {epoch} loss {loss:.4} acc {:.3} lr {lr:.5} {images_per_sec:.1} img/s",
@@ -321,7 +399,10 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
                 (win_loss, win_correct, win_n, win_steps) = (0.0, 0, 0, 0);
                 win_start = Instant::now();
             }
-            if config.train.checkpoint_every > 0 && step % config.train.checkpoint_every == 0 && step < total_steps {
+            if config.train.checkpoint_every > 0
+                && step % config.train.checkpoint_every == 0
+                && step < total_steps
+            {
                 *opt_state_snapshot.borrow_mut() = opt.state_tensors();
                 save_ckpt(step, epoch, b + 1, best_val, elapsed())?;
             }
@@ -330,7 +411,12 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
         if config.train.validate {
             if let Some(v) = &validator {
                 let m = v.evaluate(&model, &device, config.train.eval_batch_size)?;
-                log.metrics(&MetricsLine::Val { step, epoch, accuracy: m.accuracy_mean, threshold: m.threshold })?;
+                log.metrics(&MetricsLine::Val {
+                    step,
+                    epoch,
+                    accuracy: m.accuracy_mean,
+                    threshold: m.threshold,
+                })?;
                 log.info(&format!(
                     "epoch {epoch}: val accuracy {:.4} +- {:.4} (threshold {:.4})",
                     m.accuracy_mean, m.accuracy_std, m.threshold
@@ -356,9 +442,16 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
             save_ckpt(step, e, b, best_val, elapsed())?;
         }
         save_backbone(&bb_vm, &run_dir.join("model.safetensors"))?;
-        log.info(&format!("wrote {}", run_dir.join("model.safetensors").display()));
+        log.info(&format!(
+            "wrote {}",
+            run_dir.join("model.safetensors").display()
+        ));
         if config.train.eval_at_end && test_set.is_some() {
-            let lfw_dir = config.data.lfw_dir.clone().unwrap_or_else(|| config.data.dir.join("lfw"));
+            let lfw_dir = config
+                .data
+                .lfw_dir
+                .clone()
+                .unwrap_or_else(|| config.data.dir.join("lfw"));
             let protocol = match config.data.fold {
                 Some(k) if config.data.protocol == "view2" => format!("view2:{k}"),
                 _ => config.data.protocol.clone(),
@@ -386,7 +479,10 @@ pub fn train_with_stop(config: &TrainConfig, options: &RunOptions, stop: &StopFl
         interrupted,
         elapsed_s: elapsed(),
     };
-    log.info(&format!("done: {}", serde_json::to_string(&summary).unwrap_or_default()));
+    log.info(&format!(
+        "done: {}",
+        serde_json::to_string(&summary).unwrap_or_default()
+    ));
     Ok(summary)
 }
 
@@ -395,14 +491,19 @@ pub fn load_split(config: &TrainConfig) -> anyhow::Result<(TrainSet, Option<Pair
     let d = &config.data;
     if d.source == "folder" {
         let root = d.folder.clone().unwrap_or_default();
-        let set = arcface_data::scan_folder(&root).with_context(|| format!("scanning {}", root.display()))?;
+        let set = arcface_data::scan_folder(&root)
+            .with_context(|| format!("scanning {}", root.display()))?;
         return Ok((set.filter_min_images(d.min_images), None));
     }
     let lfw_dir = d.lfw_dir.clone().unwrap_or_else(|| d.dir.join("lfw"));
-    let lfw = Lfw::open(&lfw_dir).with_context(|| format!("opening LFW at {}", lfw_dir.display()))?;
+    let lfw =
+        Lfw::open(&lfw_dir).with_context(|| format!("opening LFW at {}", lfw_dir.display()))?;
     let protocol = Protocol::from_name(&d.protocol, d.fold)?;
     let split = lfw.split(&protocol)?;
-    Ok((split.train.filter_min_images(d.min_images), Some(split.test)))
+    Ok((
+        split.train.filter_min_images(d.min_images),
+        Some(split.test),
+    ))
 }
 
 fn margin(config: &TrainConfig) -> arcface_loss::Margin {
@@ -413,8 +514,15 @@ fn margin(config: &TrainConfig) -> arcface_loss::Margin {
         "softmax" => Margin::Softmax,
         "cosface" => Margin::CosFace { m },
         "sphereface" => Margin::SphereFace { m },
-        "combined" => Margin::Combined { m1: l.m1, m2: l.m2, m3: l.m3 },
-        _ => Margin::ArcFace { m, easy_margin: l.easy_margin },
+        "combined" => Margin::Combined {
+            m1: l.m1,
+            m2: l.m2,
+            m3: l.m3,
+        },
+        _ => Margin::ArcFace {
+            m,
+            easy_margin: l.easy_margin,
+        },
     }
 }
 
@@ -453,8 +561,8 @@ fn write_model_json(
 
 fn save_backbone(vm: &VarMap, path: &Path) -> anyhow::Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
-    arcface_backbone::save_weights(vm, &tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    arcface_backbone::save_weights(vm, &tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
     Ok(())
 }
-

@@ -70,7 +70,9 @@ impl LrSchedule {
         match &self.decay {
             Decay::Poly { power } => self.base_lr * (1.0 - progress).powf(*power),
             Decay::Cosine { min_lr } => {
-                min_lr + (self.base_lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos()) / 2.0
+                min_lr
+                    + (self.base_lr - min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+                        / 2.0
             }
             Decay::Step { milestones, gamma } => {
                 let epoch = (step / self.steps_per_epoch.max(1)) as usize;
@@ -87,7 +89,13 @@ mod tests {
     use super::*;
 
     fn sched(decay: Decay) -> LrSchedule {
-        LrSchedule { base_lr: 0.1, warmup_steps: 4, total_steps: 14, steps_per_epoch: 2, decay }
+        LrSchedule {
+            base_lr: 0.1,
+            warmup_steps: 4,
+            total_steps: 14,
+            steps_per_epoch: 2,
+            decay,
+        }
     }
 
     #[test]
@@ -120,7 +128,10 @@ mod tests {
 
     #[test]
     fn step_decay_counts_milestones_in_epochs() {
-        let s = sched(Decay::Step { milestones: vec![3, 5], gamma: 0.1 });
+        let s = sched(Decay::Step {
+            milestones: vec![3, 5],
+            gamma: 0.1,
+        });
         assert!((s.lr(5) - 0.1).abs() < 1e-12); // epoch 2
         assert!((s.lr(6) - 0.01).abs() < 1e-12); // epoch 3
         assert!((s.lr(10) - 0.001).abs() < 1e-12); // epoch 5

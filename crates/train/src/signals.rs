@@ -27,7 +27,8 @@ impl StopFlag {
             // Order matters: the conditional shutdown must be registered before the flag.
             signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&self.0))
                 .map_err(|e| TrainError::io("<signal handler>", e))?;
-            signal_hook::flag::register(sig, Arc::clone(&self.0)).map_err(|e| TrainError::io("<signal handler>", e))?;
+            signal_hook::flag::register(sig, Arc::clone(&self.0))
+                .map_err(|e| TrainError::io("<signal handler>", e))?;
         }
         Ok(())
     }

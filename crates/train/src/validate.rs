@@ -23,19 +23,40 @@ pub struct Validator {
 
 impl Validator {
     /// Preprocesses (or opens the cache of) the test images.
-    pub fn new(pairs: &PairSet, preprocess: &Preprocess, cache_dir: &Path, progress: Progress) -> anyhow::Result<Self> {
+    pub fn new(
+        pairs: &PairSet,
+        preprocess: &Preprocess,
+        cache_dir: &Path,
+        progress: Progress,
+    ) -> anyhow::Result<Self> {
         let cache = ImageCache::build_or_open(&pairs.images, preprocess, cache_dir, progress)?;
-        Ok(Self { pairs: pairs.clone(), cache, size: preprocess.size })
+        Ok(Self {
+            pairs: pairs.clone(),
+            cache,
+            size: preprocess.size,
+        })
     }
 
     /// Embeds all test images and returns the pair metrics.
-    pub fn evaluate<M: ModuleT>(&self, model: &M, device: &Device, batch_size: usize) -> anyhow::Result<Metrics> {
+    pub fn evaluate<M: ModuleT>(
+        &self,
+        model: &M,
+        device: &Device,
+        batch_size: usize,
+    ) -> anyhow::Result<Metrics> {
         let n = self.cache.len();
-        let cfg = EmbedConfig { batch_size, flip: true, normalize: true, progress: false };
+        let cfg = EmbedConfig {
+            batch_size,
+            flip: true,
+            normalize: true,
+            progress: false,
+        };
         let mut rows: Vec<Vec<f32>> = Vec::with_capacity(n);
         for start in (0..n).step_by(batch_size.max(1)) {
             let end = (start + batch_size.max(1)).min(n);
-            let pixels: Vec<u8> = (start..end).flat_map(|i| self.cache.get(i).iter().copied()).collect();
+            let pixels: Vec<u8> = (start..end)
+                .flat_map(|i| self.cache.get(i).iter().copied())
+                .collect();
             let x = images_to_tensor(&pixels, end - start, self.size, device)?;
             let e: Tensor = embed_tensor(model, &x, &cfg)?.to_device(&Device::Cpu)?;
             rows.extend(e.to_dtype(candle::DType::F32)?.to_vec2::<f32>()?);
@@ -44,7 +65,13 @@ impl Validator {
             .pairs
             .pairs
             .iter()
-            .map(|p| rows[p.a].iter().zip(&rows[p.b]).map(|(a, b)| (*a as f64) * (*b as f64)).sum())
+            .map(|p| {
+                rows[p.a]
+                    .iter()
+                    .zip(&rows[p.b])
+                    .map(|(a, b)| (*a as f64) * (*b as f64))
+                    .sum()
+            })
             .collect();
         let same: Vec<bool> = self.pairs.pairs.iter().map(|p| p.same).collect();
         let file_folds: Vec<usize> = self.pairs.pairs.iter().map(|p| p.fold).collect();
@@ -53,6 +80,11 @@ impl Validator {
         } else {
             arcface_eval::run::balanced_folds(&same, 10)
         };
-        Ok(evaluate_scores(&scores, &same, Some(&folds), &MetricsOptions::default())?)
+        Ok(evaluate_scores(
+            &scores,
+            &same,
+            Some(&folds),
+            &MetricsOptions::default(),
+        )?)
     }
 }

@@ -10,7 +10,11 @@ fn every_preset_parses_and_validates() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
             let cfg = TrainConfig::from_toml_file(&path).unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(Some(cfg.name.as_str()), path.file_stem().and_then(|s| s.to_str()), "name = file name");
+            assert_eq!(
+                Some(cfg.name.as_str()),
+                path.file_stem().and_then(|s| s.to_str()),
+                "name = file name"
+            );
             n += 1;
         }
     }

@@ -7,12 +7,17 @@ use arcface_train::{Optimizer, OptimizerConfig};
 use candle::{DType, Device, Tensor, Var};
 
 fn fixture() -> serde_json::Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/optim_torch.json");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/optim_torch.json");
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 fn vec(v: &serde_json::Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 fn check(case: &str, config: OptimizerConfig) {
@@ -29,29 +34,68 @@ fn check(case: &str, config: OptimizerConfig) {
         let loss = ((&c * x.sqr().unwrap()).unwrap().sum_all().unwrap() / 2.0).unwrap();
         let loss = (loss + (&b * x).unwrap().sum_all().unwrap()).unwrap();
         opt.step(&loss.backward().unwrap()).unwrap();
-        let got = p.as_tensor().to_dtype(DType::F64).unwrap().to_vec1::<f64>().unwrap();
+        let got = p
+            .as_tensor()
+            .to_dtype(DType::F64)
+            .unwrap()
+            .to_vec1::<f64>()
+            .unwrap();
         for (g, w) in got.iter().zip(vec(&want[i])) {
-            assert!((g - w).abs() < 1e-10, "{case} step {}: {got:?} vs {:?}", i + 1, want[i]);
+            assert!(
+                (g - w).abs() < 1e-10,
+                "{case} step {}: {got:?} vs {:?}",
+                i + 1,
+                want[i]
+            );
         }
     }
 }
 
 #[test]
 fn sgd_momentum_weight_decay_matches_torch() {
-    check("sgd_momentum_wd", OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 5e-4, nesterov: false });
+    check(
+        "sgd_momentum_wd",
+        OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            nesterov: false,
+        },
+    );
 }
 
 #[test]
 fn sgd_nesterov_matches_torch() {
-    check("sgd_nesterov", OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 1e-2, nesterov: true });
+    check(
+        "sgd_nesterov",
+        OptimizerConfig::Sgd {
+            momentum: 0.9,
+            weight_decay: 1e-2,
+            nesterov: true,
+        },
+    );
 }
 
 #[test]
 fn sgd_plain_matches_torch() {
-    check("sgd_plain", OptimizerConfig::Sgd { momentum: 0.0, weight_decay: 0.0, nesterov: false });
+    check(
+        "sgd_plain",
+        OptimizerConfig::Sgd {
+            momentum: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+        },
+    );
 }
 
 #[test]
 fn adamw_matches_torch() {
-    check("adamw", OptimizerConfig::Adamw { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 1e-2 });
+    check(
+        "adamw",
+        OptimizerConfig::Adamw {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 1e-2,
+        },
+    );
 }

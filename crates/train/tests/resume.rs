@@ -5,7 +5,11 @@ mod common;
 use arcface_train::{train_with_stop, Checkpointer, RunOptions, StopFlag, TrainError};
 
 fn opts(dir: &std::path::Path, resume: bool) -> RunOptions {
-    RunOptions { out: dir.to_path_buf(), resume, device: "cpu".into() }
+    RunOptions {
+        out: dir.to_path_buf(),
+        resume,
+        device: "cpu".into(),
+    }
 }
 
 #[test]
@@ -20,9 +24,22 @@ fn resume_is_bit_identical_to_a_straight_run() {
     // Same recipe stopped after 4 steps (mid-epoch: 3 batches per epoch), then resumed.
     let split = tmp.path().join("split");
     let first = common::tiny(&cache, "checkpoint_every = 1\nmax_steps = 4", 0.1);
-    assert_eq!(train_with_stop(&first, &opts(&split, false), &StopFlag::new()).unwrap().steps, 4);
-    let latest = Checkpointer::new(split.join("checkpoints"), 3).unwrap().latest().unwrap().unwrap().0;
-    assert_eq!((latest.step, latest.epoch, latest.batch_in_epoch), (4, 1, 1));
+    assert_eq!(
+        train_with_stop(&first, &opts(&split, false), &StopFlag::new())
+            .unwrap()
+            .steps,
+        4
+    );
+    let latest = Checkpointer::new(split.join("checkpoints"), 3)
+        .unwrap()
+        .latest()
+        .unwrap()
+        .unwrap()
+        .0;
+    assert_eq!(
+        (latest.step, latest.epoch, latest.batch_in_epoch),
+        (4, 1, 1)
+    );
     let resumed = train_with_stop(&cfg, &opts(&split, true), &StopFlag::new()).unwrap();
     assert_eq!(resumed.steps, 6);
 
@@ -61,14 +78,33 @@ fn non_finite_loss_names_the_step_and_keeps_the_last_checkpoint() {
     let Some(TrainError::NonFiniteLoss { step, .. }) = err.downcast_ref::<TrainError>() else {
         panic!("expected a non-finite loss error, got {err:#}");
     };
-    assert!(err.to_string().contains(&format!("at step {step}")), "{err}");
+    assert!(
+        err.to_string().contains(&format!("at step {step}")),
+        "{err}"
+    );
     let ck = Checkpointer::new(run.join("checkpoints"), 3).unwrap();
     let (meta, path) = ck.latest().unwrap().unwrap();
-    assert_eq!(meta.step, step - 1, "the last good checkpoint is the step before");
-    let tensors = arcface_train::checkpoint::load_tensors(&path, &meta, &candle::Device::Cpu).unwrap();
+    assert_eq!(
+        meta.step,
+        step - 1,
+        "the last good checkpoint is the step before"
+    );
+    let tensors =
+        arcface_train::checkpoint::load_tensors(&path, &meta, &candle::Device::Cpu).unwrap();
     for (name, t) in tensors {
-        let sum = t.to_dtype(candle::DType::F64).unwrap().abs().unwrap().sum_all().unwrap().to_scalar::<f64>().unwrap();
-        assert!(sum.is_finite(), "{name} is not finite in the kept checkpoint");
+        let sum = t
+            .to_dtype(candle::DType::F64)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!(
+            sum.is_finite(),
+            "{name} is not finite in the kept checkpoint"
+        );
     }
     assert!(!run.join("model.safetensors").exists());
 }
@@ -81,11 +117,17 @@ fn checkpoint_of_another_shape_is_refused_with_the_mismatches() {
     let cfg = common::tiny(&cache, "max_steps = 1", 0.1);
     train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap();
     let wider = common::tiny_toml(&cache, "", 0.1).replace("width = 8", "width = 16");
-    let wider = arcface_train::TrainConfig::from_toml_str(&wider, std::path::Path::new("w.toml")).unwrap();
+    let wider =
+        arcface_train::TrainConfig::from_toml_str(&wider, std::path::Path::new("w.toml")).unwrap();
     let err = train_with_stop(&wider, &opts(&run, true), &StopFlag::new()).unwrap_err();
     let msg = format!("{err:#}");
     assert!(msg.contains("does not fit the configuration"), "{msg}");
-    assert!(msg.contains("`backbone.conv1.weight`: checkpoint has [8, 3, 3, 3], model expects [16, 3, 3, 3]"), "{msg}");
+    assert!(
+        msg.contains(
+            "`backbone.conv1.weight`: checkpoint has [8, 3, 3, 3], model expects [16, 3, 3, 3]"
+        ),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -101,8 +143,17 @@ fn fresh_run_refuses_a_folder_with_checkpoints() {
 #[test]
 fn bf16_precision_runs_and_learns_finite_weights() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = common::tiny(&tmp.path().join("cache"), "precision = \"bf16\"\nmax_steps = 3", 0.1);
-    let s = train_with_stop(&cfg, &opts(&tmp.path().join("run"), false), &StopFlag::new()).unwrap();
+    let cfg = common::tiny(
+        &tmp.path().join("cache"),
+        "precision = \"bf16\"\nmax_steps = 3",
+        0.1,
+    );
+    let s = train_with_stop(
+        &cfg,
+        &opts(&tmp.path().join("run"), false),
+        &StopFlag::new(),
+    )
+    .unwrap();
     assert_eq!(s.steps, 3);
     assert!(s.last_loss.is_some_and(f64::is_finite));
 }

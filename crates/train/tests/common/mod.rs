@@ -50,5 +50,6 @@ eval_at_end = false
 
 /// Parses [`tiny_toml`].
 pub fn tiny(cache: &Path, extra_train: &str, lr: f64) -> TrainConfig {
-    TrainConfig::from_toml_str(&tiny_toml(cache, extra_train, lr), Path::new("tiny.toml")).expect("tiny config")
+    TrainConfig::from_toml_str(&tiny_toml(cache, extra_train, lr), Path::new("tiny.toml"))
+        .expect("tiny config")
 }
