@@ -408,6 +408,14 @@ pub fn train_with_stop(
             }
         }
         epochs_done = epoch + 1;
+        if stop.is_set() {
+            // Stop now rather than after a validation pass; resuming redoes nothing.
+            *opt_state_snapshot.borrow_mut() = opt.state_tensors();
+            save_ckpt(step, epoch + 1, 0, best_val, elapsed())?;
+            log.info(&format!("stop requested: checkpoint written at step {step}"));
+            interrupted = true;
+            break;
+        }
         if config.train.validate {
             if let Some(v) = &validator {
                 let m = v.evaluate(&model, &device, config.train.eval_batch_size)?;
