@@ -115,7 +115,9 @@ impl Optimizer {
                 continue;
             };
             let grad = grad.to_dtype(var.dtype())?;
-            let p = var.as_tensor();
+            // Detached: otherwise each new state tensor records the op that made it from the
+            // previous one, and the chain keeps every step's buffers alive (an unbounded leak).
+            let p = &var.as_tensor().detach();
             let state = self.state.entry(name.clone()).or_default();
             match self.config {
                 OptimizerConfig::Sgd {
