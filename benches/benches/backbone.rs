@@ -3,14 +3,16 @@
 //! r50 at 112x112. `benches/pytorch/backbone_bench.py` runs the same work in PyTorch.
 //!
 //! Run: `cargo bench -p arcface-benches --bench backbone` (add `--features cuda` for the
-//! GPU rows). Set `ARCFACE_BENCH_MODELS=r50` to restrict the models.
+//! GPU rows). Set `ARCFACE_BENCH_MODELS=r50` to restrict the models, `ARCFACE_BENCH_WORK=forward`
+//! to restrict the work, and `ARCFACE_BENCH_CANDLE_CONV=1` to add rows (`..._candle_conv`)
+//! that use candle's own convolution instead of `fastconv`, to measure its speedup (slow).
 
 use std::time::{Duration, Instant};
 
-use arcface_backbone::{init_varmap, Config, IResNet};
+use arcface_backbone::{init_varmap, Config, ConvBackend, IResNet};
 use candle::{Device, Tensor};
-use candle_nn::{ModuleT, VarMap};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use candle_nn::{ModuleT, VarBuilder, VarMap};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
 fn devices() -> Vec<(&'static str, Device)> {
     let mut out = vec![("cpu", Device::Cpu)];
@@ -43,6 +45,8 @@ fn timed(model: &IResNet, x: &Tensor, train: bool, iters: u64, dev: &Device) -> 
 
 fn bench_backbone(c: &mut Criterion) {
     let models = std::env::var("ARCFACE_BENCH_MODELS").unwrap_or_else(|_| "r34,r50".into());
+    let works = std::env::var("ARCFACE_BENCH_WORK").unwrap_or_else(|_| "forward,train_step".into());
+    let with_candle_conv = std::env::var("ARCFACE_BENCH_CANDLE_CONV").is_ok_and(|v| v == "1");
     for (dev_name, dev) in devices() {
         for name in models.split(',') {
             let Some(config) = Config::from_name(name) else { panic!("unknown model {name}") };
@@ -51,7 +55,19 @@ fn bench_backbone(c: &mut Criterion) {
                 Ok(m) => m,
                 Err(e) => panic!("init failed: {e}"),
             };
+            let vb = VarBuilder::from_varmap(&varmap, candle::DType::F32, &dev);
+            let reference = match IResNet::with_conv_backend(&config, ConvBackend::Candle, vb) {
+                Ok(m) => m,
+                Err(e) => panic!("init failed: {e}"),
+            };
+            let mut variants = vec![("", &model)];
+            if with_candle_conv && dev.is_cpu() {
+                variants.push(("_candle_conv", &reference));
+            }
             for (work, batch, train) in [("forward", 1, false), ("forward", 32, false), ("train_step", 32, true)] {
+                if !works.split(',').any(|w| w == work) {
+                    continue;
+                }
                 let x = match Tensor::randn(0f32, 1., (batch, 3, 112, 112), &dev) {
                     Ok(x) => x,
                     Err(e) => panic!("input failed: {e}"),
@@ -59,11 +75,14 @@ fn bench_backbone(c: &mut Criterion) {
                 let mut group = c.benchmark_group(format!("{dev_name}/{name}/{work}"));
                 group.throughput(Throughput::Elements(batch as u64));
                 group.sample_size(10);
+                group.sampling_mode(SamplingMode::Flat);
                 group.warm_up_time(Duration::from_millis(500));
                 group.measurement_time(Duration::from_secs(if batch == 1 { 5 } else { 20 }));
-                group.bench_function(format!("b{batch}"), |b| {
-                    b.iter_custom(|iters| timed(&model, &x, train, iters, &dev))
-                });
+                for (suffix, m) in &variants {
+                    group.bench_function(format!("b{batch}{suffix}"), |b| {
+                        b.iter_custom(|iters| timed(m, &x, train, iters, &dev))
+                    });
+                }
                 group.finish();
             }
         }

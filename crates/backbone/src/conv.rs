@@ -1,9 +1,21 @@
-//! Bias-free square 2D convolution as used by IResNet (PyTorch layout `Cout x Cin x K x K`).
+//! Bias-free square 2D convolution as used by IResNet (PyTorch layout `Cout x Cin x K x K`),
+//! running on [`crate::fastconv`] (im2col + GEMM with its own backward) on the CPU and on
+//! candle's `conv2d` (cuDNN with the `cudnn` feature) elsewhere.
 //!
 //! Reference: `torch.nn.Conv2d(bias=False)`.
 
 use candle::{Module, Result, Tensor};
 use candle_nn::{Init, VarBuilder};
+
+/// Which convolution kernel a model uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvBackend {
+    /// `fastconv` for f32 on the CPU, candle's conv otherwise (the default).
+    #[default]
+    Auto,
+    /// Always candle's `Tensor::conv2d` (a reference for tests and benchmarks).
+    Candle,
+}
 
 /// A bias-free convolution with a square kernel, loaded from `<prefix>.weight`.
 #[derive(Debug, Clone)]
@@ -11,14 +23,23 @@ pub struct Conv2d {
     weight: Tensor,
     stride: usize,
     padding: usize,
+    backend: ConvBackend,
 }
 
 impl Conv2d {
     /// Loads a `cout x cin x k x k` kernel (PyTorch's default init hint for fresh VarMaps).
-    pub fn new(cin: usize, cout: usize, k: usize, stride: usize, padding: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        padding: usize,
+        backend: ConvBackend,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         let bound = 1.0 / ((cin * k * k) as f64).sqrt();
         let weight = vb.get_with_hints((cout, cin, k, k), "weight", Init::Uniform { lo: -bound, up: bound })?;
-        Ok(Self { weight, stride, padding })
+        Ok(Self { weight, stride, padding, backend })
     }
 
     /// The kernel tensor.
@@ -29,6 +50,9 @@ impl Conv2d {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.conv2d(&self.weight, self.padding, self.stride, 1, 1)
+        match self.backend {
+            ConvBackend::Auto => crate::fastconv::conv2d(x, &self.weight, self.stride, self.padding),
+            ConvBackend::Candle => x.conv2d(&self.weight, self.padding, self.stride, 1, 1),
+        }
     }
 }

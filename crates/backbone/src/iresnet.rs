@@ -11,7 +11,7 @@ use candle_nn::{Init, ModuleT, PReLU, VarBuilder};
 
 use crate::batch_norm::BatchNorm;
 use crate::config::Config;
-use crate::conv::Conv2d;
+use crate::conv::{Conv2d, ConvBackend};
 
 fn prelu(channels: usize, vb: VarBuilder) -> Result<PReLU> {
     let w = vb.get_with_hints(channels, "weight", Init::Const(0.25))?;
@@ -32,19 +32,19 @@ pub struct IBasicBlock {
 
 impl IBasicBlock {
     /// Block from `inplanes` to `planes` channels, striding in its second conv.
-    pub fn new(inplanes: usize, planes: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(inplanes: usize, planes: usize, stride: usize, conv: ConvBackend, vb: VarBuilder) -> Result<Self> {
         let downsample = if stride != 1 || inplanes != planes {
             let d = vb.pp("downsample");
-            Some((Conv2d::new(inplanes, planes, 1, stride, 0, d.pp(0))?, BatchNorm::new(planes, false, d.pp(1))?))
+            Some((Conv2d::new(inplanes, planes, 1, stride, 0, conv, d.pp(0))?, BatchNorm::new(planes, false, d.pp(1))?))
         } else {
             None
         };
         Ok(Self {
             bn1: BatchNorm::new(inplanes, false, vb.pp("bn1"))?,
-            conv1: Conv2d::new(inplanes, planes, 3, 1, 1, vb.pp("conv1"))?,
+            conv1: Conv2d::new(inplanes, planes, 3, 1, 1, conv, vb.pp("conv1"))?,
             bn2: BatchNorm::new(planes, false, vb.pp("bn2"))?,
             prelu: prelu(planes, vb.pp("prelu"))?,
-            conv2: Conv2d::new(planes, planes, 3, stride, 1, vb.pp("conv2"))?,
+            conv2: Conv2d::new(planes, planes, 3, stride, 1, conv, vb.pp("conv2"))?,
             bn3: BatchNorm::new(planes, false, vb.pp("bn3"))?,
             downsample,
         })
@@ -84,11 +84,16 @@ impl IResNet {
     /// Builds the network from `vb` (a VarMap, safetensors or .pth); fails on an invalid
     /// config or a missing/misshapen tensor.
     pub fn new(config: &Config, vb: VarBuilder) -> Result<Self> {
+        Self::with_conv_backend(config, ConvBackend::Auto, vb)
+    }
+
+    /// As [`IResNet::new`] with an explicit convolution kernel choice.
+    pub fn with_conv_backend(config: &Config, conv: ConvBackend, vb: VarBuilder) -> Result<Self> {
         if let Err(msg) = config.validate() {
             candle::bail!("invalid IResNet config: {msg}")
         }
         let w = config.width;
-        let conv1 = Conv2d::new(3, w, 3, 1, 1, vb.pp("conv1"))?;
+        let conv1 = Conv2d::new(3, w, 3, 1, 1, conv, vb.pp("conv1"))?;
         let bn1 = BatchNorm::new(w, false, vb.pp("bn1"))?;
         let prelu = prelu(w, vb.pp("prelu"))?;
         let mut stages = Vec::with_capacity(4);
@@ -99,7 +104,7 @@ impl IResNet {
             let mut stage = Vec::with_capacity(blocks);
             for b in 0..blocks {
                 let stride = if b == 0 { 2 } else { 1 };
-                stage.push(IBasicBlock::new(inplanes, planes, stride, vs.pp(b))?);
+                stage.push(IBasicBlock::new(inplanes, planes, stride, conv, vs.pp(b))?);
                 inplanes = planes;
             }
             stages.push(stage);

@@ -24,11 +24,13 @@ pub mod config;
 pub mod conv;
 pub mod device;
 pub mod error;
+pub mod fastconv;
 pub mod init;
 pub mod iresnet;
 pub mod weights;
 
 pub use config::Config;
+pub use conv::ConvBackend;
 pub use device::select_device;
 pub use error::{Error, Result};
 pub use init::{init_varmap, trainable_vars, ParamKind};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use arcface_backbone::{
-    init_varmap, load_weights, save_weights, trainable_vars, Config, Error, IResNet, ParamKind,
+    init_varmap, load_weights, save_weights, trainable_vars, Config, ConvBackend, Error, IResNet, ParamKind,
 };
 use candle::{DType, Device, Tensor};
 use candle_nn::{ModuleT, VarBuilder, VarMap};
@@ -146,5 +146,33 @@ fn invalid_config_and_input_fail_cleanly() -> Result<()> {
     let model = IResNet::new(&tiny(), vb)?;
     let bad = Tensor::zeros((1, 3, 64, 64), DType::F32, &Device::Cpu)?;
     assert!(model.forward_t(&bad, false).is_err());
+    Ok(())
+}
+
+#[test]
+fn fast_and_candle_convolutions_give_the_same_step() -> Result<()> {
+    let cfg = tiny();
+    let varmap = VarMap::new();
+    let fast = init_varmap(&cfg, &varmap, &Device::Cpu, 5)?;
+    let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
+    let reference = IResNet::with_conv_backend(&cfg, ConvBackend::Candle, vb)?;
+    let x = Tensor::randn(0f32, 1., (4, 3, 32, 32), &Device::Cpu)?;
+    let run = |m: &IResNet| -> candle::Result<(Tensor, candle::backprop::GradStore)> {
+        let y = m.forward_t(&x, true)?;
+        let g = y.sqr()?.mean_all()?.backward()?;
+        Ok((y, g))
+    };
+    let (y1, g1) = run(&fast)?;
+    let (y2, g2) = run(&reference)?;
+    assert!((y1 - y2)?.abs()?.max_all()?.to_scalar::<f32>()? < 1e-4);
+    let data = varmap.data().lock().unwrap();
+    for (name, v) in data.iter().filter(|(k, _)| ParamKind::of(k).is_trainable()) {
+        let (a, b) = (g1.get(v.as_tensor()).unwrap(), g2.get(v.as_tensor()).unwrap());
+        let scale = b.abs()?.max_all()?.to_scalar::<f32>()?;
+        let diff = (a - b)?.abs()?.max_all()?.to_scalar::<f32>()?;
+        // Absolute slack for biases whose exact gradient is 0 (a train-mode BN follows them);
+        // relative slack for f32 summation order through the BN backward at batch 4.
+        assert!(diff < 1e-7 + 5e-3 * scale, "{name}: gradient differs by {diff} (scale {scale})");
+    }
     Ok(())
 }
