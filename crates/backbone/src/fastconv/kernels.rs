@@ -60,15 +60,44 @@ fn input_row(g: &Geometry, oy: usize, ky: usize) -> Option<usize> {
     (iy < g.h).then_some(iy)
 }
 
-/// Writes the `kh*kw` column rows of one input channel plane (`h*w`) into `rows`.
-fn im2col_channel(g: &Geometry, plane: &[f32], rows: &mut [f32]) {
-    let p = g.ho * g.wo;
+/// A band of output rows `oy0..oy1`; its column matrix has `(oy1 - oy0) * wo` columns.
+#[derive(Clone, Copy)]
+struct Tile {
+    oy0: usize,
+    oy1: usize,
+}
+
+impl Tile {
+    fn cols(&self, g: &Geometry) -> usize {
+        (self.oy1 - self.oy0) * g.wo
+    }
+}
+
+/// Column tiles small enough to stay in L2 between im2col and the GEMM that reads them
+/// (a whole 56x56x64 image's columns are 7 MB), but wide enough to keep the GEMM efficient.
+fn tiles(g: &Geometry) -> impl Iterator<Item = Tile> + '_ {
+    const TILE_FLOATS: usize = 1 << 17;
+    const MIN_TILE_COLS: usize = 256;
+    let ckk = g.c * g.kh * g.kw;
+    let by_cache = TILE_FLOATS / (ckk * g.wo).max(1);
+    let rows = by_cache
+        .max(MIN_TILE_COLS.div_ceil(g.wo))
+        .clamp(1, g.ho.max(1));
+    (0..g.ho).step_by(rows).map(move |oy0| Tile {
+        oy0,
+        oy1: (oy0 + rows).min(g.ho),
+    })
+}
+
+/// Writes the `kh*kw` column rows of one input channel plane (`h*w`) for one tile.
+fn im2col_channel(g: &Geometry, t: Tile, plane: &[f32], rows: &mut [f32]) {
+    let pt = t.cols(g);
     for ky in 0..g.kh {
         for kx in 0..g.kw {
-            let row = &mut rows[(ky * g.kw + kx) * p..][..p];
+            let row = &mut rows[(ky * g.kw + kx) * pt..][..pt];
             let (lo, hi) = valid_ox(g, kx);
-            for oy in 0..g.ho {
-                let dst = &mut row[oy * g.wo..][..g.wo];
+            for oy in t.oy0..t.oy1 {
+                let dst = &mut row[(oy - t.oy0) * g.wo..][..g.wo];
                 let Some(iy) = input_row(g, oy, ky) else {
                     dst.fill(0.0);
                     continue;
@@ -91,21 +120,22 @@ fn im2col_channel(g: &Geometry, plane: &[f32], rows: &mut [f32]) {
     }
 }
 
-/// Adds the `kh*kw` column rows of one channel back into its (zeroed or partial) plane.
-fn col2im_channel(g: &Geometry, rows: &[f32], plane: &mut [f32]) {
-    let p = g.ho * g.wo;
+/// Adds one tile's `kh*kw` column rows of one channel into its plane.
+fn col2im_channel(g: &Geometry, t: Tile, rows: &[f32], plane: &mut [f32]) {
+    let pt = t.cols(g);
     for ky in 0..g.kh {
         for kx in 0..g.kw {
-            let row = &rows[(ky * g.kw + kx) * p..][..p];
+            let row = &rows[(ky * g.kw + kx) * pt..][..pt];
             let (lo, hi) = valid_ox(g, kx);
             if hi <= lo {
                 continue;
             }
-            for oy in 0..g.ho {
+            for oy in t.oy0..t.oy1 {
                 let Some(iy) = input_row(g, oy, ky) else {
                     continue;
                 };
-                let src = &row[oy * g.wo + lo..oy * g.wo + hi];
+                let base = (oy - t.oy0) * g.wo;
+                let src = &row[base + lo..base + hi];
                 let dst = &mut plane[iy * g.w..][..g.w];
                 let ix0 = lo * g.stride + kx - g.pad;
                 if g.stride == 1 {
@@ -122,35 +152,53 @@ fn col2im_channel(g: &Geometry, rows: &[f32], plane: &mut [f32]) {
     }
 }
 
-/// Column matrix of one image (`x_img` is `C*H*W`); channels in parallel when asked.
-fn im2col(g: &Geometry, x_img: &[f32], col: &mut [f32], parallel: bool) {
-    let rows_len = g.kh * g.kw * g.ho * g.wo;
+/// One tile of an image's column matrix (`x_img` is `C*H*W`); channels in parallel when
+/// asked. Returns the filled prefix of `col`.
+fn im2col<'a>(
+    g: &Geometry,
+    t: Tile,
+    x_img: &[f32],
+    col: &'a mut [f32],
+    parallel: bool,
+) -> &'a [f32] {
+    let rows_len = g.kh * g.kw * t.cols(g);
+    let col = &mut col[..g.c * rows_len];
     let plane_len = g.h * g.w;
     if parallel {
         col.par_chunks_mut(rows_len)
             .zip(x_img.par_chunks(plane_len))
-            .for_each(|(rows, plane)| im2col_channel(g, plane, rows));
+            .for_each(|(rows, plane)| im2col_channel(g, t, plane, rows));
     } else {
         for (rows, plane) in col.chunks_mut(rows_len).zip(x_img.chunks(plane_len)) {
-            im2col_channel(g, plane, rows);
+            im2col_channel(g, t, plane, rows);
         }
     }
+    col
 }
 
-/// Accumulates one image's column gradient into its zeroed input gradient `dx_img`.
-fn col2im(g: &Geometry, col: &[f32], dx_img: &mut [f32], parallel: bool) {
-    let rows_len = g.kh * g.kw * g.ho * g.wo;
+/// Accumulates one tile's column gradient into the image's input gradient `dx_img`.
+fn col2im(g: &Geometry, t: Tile, col: &[f32], dx_img: &mut [f32], parallel: bool) {
+    let rows_len = g.kh * g.kw * t.cols(g);
     let plane_len = g.h * g.w;
     if parallel {
         dx_img
             .par_chunks_mut(plane_len)
             .zip(col.par_chunks(rows_len))
-            .for_each(|(plane, rows)| col2im_channel(g, rows, plane));
+            .for_each(|(plane, rows)| col2im_channel(g, t, rows, plane));
     } else {
         for (plane, rows) in dx_img.chunks_mut(plane_len).zip(col.chunks(rows_len)) {
-            col2im_channel(g, rows, plane);
+            col2im_channel(g, t, rows, plane);
         }
     }
+}
+
+/// Scratch floats for the widest tile's column matrix (none for pointwise convs).
+fn scratch_len(g: &Geometry) -> usize {
+    if g.is_pointwise() {
+        return 0;
+    }
+    let widest = tiles(g).map(|t| t.cols(g)).max().unwrap_or(0);
+    g.c * g.kh * g.kw * widest
 }
 
 /// Row-major matrix view for `gemm`: pointer plus row and column strides.
@@ -217,68 +265,90 @@ where
     }
 }
 
-/// Forward: `y_n (K x P) = W (K x CKK) @ col(x_n) (CKK x P)` for every image.
+/// Forward: `y_n (K x P) = W (K x CKK) @ col(x_n) (CKK x P)` for every image, one
+/// column tile at a time (the tile's GEMM writes a column band of `y_n`).
 pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * p);
     debug_assert_eq!((x.len(), w.len()), (g.n * x_len, g.k * ckk));
     let mut y = vec![0f32; g.n * y_len];
     let plan = Plan::new(g.n);
-    let scratch = if g.is_pointwise() { 0 } else { ckk * p };
-    for_each_image(plan, &mut y, y_len, scratch, |i, y_img, col| {
+    for_each_image(plan, &mut y, y_len, scratch_len(g), |i, y_img, col| {
         let x_img = &x[i * x_len..][..x_len];
-        let col: &[f32] = if g.is_pointwise() {
-            x_img
-        } else {
-            im2col(g, x_img, col, !plan.images_in_parallel);
-            col
-        };
-        matmul(
-            (g.k, p, ckk),
-            row_major(y_img.as_mut_ptr(), p),
-            false,
-            row_major(w.as_ptr(), ckk),
-            row_major(col.as_ptr(), p),
-            plan.gemm,
-        );
+        if g.is_pointwise() {
+            let (w, x_img) = (row_major(w.as_ptr(), ckk), row_major(x_img.as_ptr(), p));
+            matmul(
+                (g.k, p, ckk),
+                row_major(y_img.as_mut_ptr(), p),
+                false,
+                w,
+                x_img,
+                plan.gemm,
+            );
+            return;
+        }
+        for t in tiles(g) {
+            let col = im2col(g, t, x_img, col, !plan.images_in_parallel);
+            let dst = Mat {
+                ptr: y_img[t.oy0 * g.wo..].as_mut_ptr(),
+                rs: p as isize,
+                cs: 1,
+            };
+            let (w, col) = (
+                row_major(w.as_ptr(), ckk),
+                row_major(col.as_ptr(), t.cols(g)),
+            );
+            matmul((g.k, t.cols(g), ckk), dst, false, w, col, plan.gemm);
+        }
     });
     y
 }
 
-/// Input gradient: `dcol_n (CKK x P) = W^T (CKK x K) @ dy_n (K x P)`, then col2im.
+/// Input gradient: per tile `dcol (CKK x Pt) = W^T (CKK x K) @ dy_n[:, tile]`, then
+/// col2im into `dx_n`.
 pub(super) fn backward_input(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * p);
     debug_assert_eq!((dy.len(), w.len()), (g.n * y_len, g.k * ckk));
     let mut dx = vec![0f32; g.n * x_len];
     let plan = Plan::new(g.n);
-    let scratch = if g.is_pointwise() { 0 } else { ckk * p };
-    for_each_image(plan, &mut dx, x_len, scratch, |i, dx_img, col| {
+    for_each_image(plan, &mut dx, x_len, scratch_len(g), |i, dx_img, col| {
         let dy_img = &dy[i * y_len..][..y_len];
-        // A pointwise conv's column matrix is the image itself: write straight into dx.
-        let dst = if g.is_pointwise() {
-            &mut *dx_img
-        } else {
-            &mut *col
-        };
-        matmul(
-            (ckk, p, g.k),
-            row_major(dst.as_mut_ptr(), p),
-            false,
-            transposed(w.as_ptr(), ckk),
-            row_major(dy_img.as_ptr(), p),
-            plan.gemm,
-        );
-        if !g.is_pointwise() {
-            col2im(g, col, dx_img, !plan.images_in_parallel);
+        let wt = || transposed(w.as_ptr(), ckk);
+        if g.is_pointwise() {
+            // A pointwise conv's column matrix is the image itself: write straight into dx.
+            let (dst, dy_img) = (
+                row_major(dx_img.as_mut_ptr(), p),
+                row_major(dy_img.as_ptr(), p),
+            );
+            matmul((ckk, p, g.k), dst, false, wt(), dy_img, plan.gemm);
+            return;
+        }
+        for t in tiles(g) {
+            let pt = t.cols(g);
+            let col = &mut col[..ckk * pt];
+            let dy_tile = Mat {
+                ptr: dy_img[t.oy0 * g.wo..].as_ptr(),
+                rs: p as isize,
+                cs: 1,
+            };
+            matmul(
+                (ckk, pt, g.k),
+                row_major(col.as_mut_ptr(), pt),
+                false,
+                wt(),
+                dy_tile,
+                plan.gemm,
+            );
+            col2im(g, t, col, dx_img, !plan.images_in_parallel);
         }
     });
     dx
 }
 
-/// Weight gradient: `dW (K x CKK) = sum_n dy_n (K x P) @ col(x_n)^T (P x CKK)`, one
-/// partial sum per thread group, added in a fixed order so the result is deterministic
-/// for a given thread count.
+/// Weight gradient: `dW (K x CKK) = sum_n sum_tiles dy_n[:, tile] @ col(x_n)[:, tile]^T`,
+/// one partial sum per thread group, added in a fixed order so the result is
+/// deterministic for a given thread count.
 pub(super) fn backward_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * p);
@@ -290,30 +360,51 @@ pub(super) fn backward_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
         0 | 1 => Parallelism::None,
         t => Parallelism::Rayon(t),
     };
-    let scratch = if g.is_pointwise() { 0 } else { ckk * p };
     let partials: Vec<Vec<f32>> = (0..groups)
         .into_par_iter()
         .map(|grp| {
             let mut dw = vec![0f32; g.k * ckk];
-            let mut col = vec![0f32; scratch];
-            let end = ((grp + 1) * per_group).min(g.n);
-            for i in grp * per_group..end {
+            let mut col = vec![0f32; scratch_len(g)];
+            // The first GEMM of the group overwrites the zeros, the rest accumulate.
+            let mut accumulate = false;
+            for i in grp * per_group..((grp + 1) * per_group).min(g.n) {
                 let x_img = &x[i * x_len..][..x_len];
                 let dy_img = &dy[i * y_len..][..y_len];
-                let col: &[f32] = if g.is_pointwise() {
-                    x_img
-                } else {
-                    im2col(g, x_img, &mut col, groups < threads);
-                    &col
-                };
-                matmul(
-                    (g.k, ckk, p),
-                    row_major(dw.as_mut_ptr(), ckk),
-                    i > grp * per_group,
-                    row_major(dy_img.as_ptr(), p),
-                    transposed(col.as_ptr(), p),
-                    gemm_par,
-                );
+                if g.is_pointwise() {
+                    let (dst, dy_m) = (
+                        row_major(dw.as_mut_ptr(), ckk),
+                        row_major(dy_img.as_ptr(), p),
+                    );
+                    matmul(
+                        (g.k, ckk, p),
+                        dst,
+                        accumulate,
+                        dy_m,
+                        transposed(x_img.as_ptr(), p),
+                        gemm_par,
+                    );
+                    accumulate = true;
+                    continue;
+                }
+                for t in tiles(g) {
+                    let pt = t.cols(g);
+                    let col = im2col(g, t, x_img, &mut col, groups < threads);
+                    let dy_tile = Mat {
+                        ptr: dy_img[t.oy0 * g.wo..].as_ptr(),
+                        rs: p as isize,
+                        cs: 1,
+                    };
+                    let dst = row_major(dw.as_mut_ptr(), ckk);
+                    matmul(
+                        (g.k, ckk, pt),
+                        dst,
+                        accumulate,
+                        dy_tile,
+                        transposed(col.as_ptr(), pt),
+                        gemm_par,
+                    );
+                    accumulate = true;
+                }
             }
             dw
         })
