@@ -158,7 +158,8 @@ fn random_shapes_match_candle() -> anyhow::Result<()> {
 #[test]
 fn iresnet_like_layers_match_candle() -> anyhow::Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    // Stem, a stage-1 conv, a downsampling conv and its 1x1 stride-2 shortcut.
+    // Stem, a stage-1 conv, a downsampling conv, its 1x1 stride-2 shortcut, and an image
+    // split into several column tiles.
     let cases = [
         Case {
             x: [2, 3, 28, 28],
@@ -187,6 +188,14 @@ fn iresnet_like_layers_match_candle() -> anyhow::Result<()> {
             kernel: 1,
             stride: 2,
             pad: 0,
+        },
+        // 25 columns per row and 576 kernel taps give 11-row column tiles: 11 + 11 + 5.
+        Case {
+            x: [2, 64, 27, 25],
+            k: 16,
+            kernel: 3,
+            stride: 1,
+            pad: 1,
         },
     ];
     for case in cases {
