@@ -29,6 +29,12 @@ pub struct BenchArgs {
     /// Batch size (default: 128 on CUDA, 32 on CPU).
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Backbone width override (64 is the standard model).
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Input side override (112 is the standard model).
+    #[arg(long)]
+    pub input_size: Option<usize>,
     /// Classes of the margin head.
     #[arg(long, default_value_t = 10_000)]
     pub classes: usize,
@@ -114,7 +120,14 @@ fn bench_one(
     device: &Device,
     device_name: &str,
 ) -> anyhow::Result<BenchResult> {
-    let cfg = Config::from_name(backbone).ok_or_else(|| anyhow!("unknown backbone `{backbone}`"))?;
+    let mut cfg = Config::from_name(backbone).ok_or_else(|| anyhow!("unknown backbone `{backbone}`"))?;
+    if let Some(w) = a.width {
+        cfg = cfg.with_width(w);
+    }
+    if let Some(s) = a.input_size {
+        cfg = cfg.with_input_size(s);
+    }
+    cfg.validate().map_err(|e| anyhow!("invalid backbone config: {e}"))?;
     let varmap = VarMap::new();
     let model = init_varmap(&cfg, &varmap, device, 0)?;
     let head_cfg = HeadConfig { embedding_size: cfg.num_features, ..HeadConfig::arcface(a.classes) };
@@ -142,8 +155,11 @@ fn bench_one(
     }
     device.synchronize()?;
     let t0 = Instant::now();
-    for _ in 0..a.steps {
+    for i in 0..a.steps {
         step()?;
+        if std::env::var_os("ARCFACE_BENCH_TRACE").is_some() {
+            eprintln!("step {i}: {:.1} s, RSS {:.0} MB", t0.elapsed().as_secs_f64(), current_rss_mb().unwrap_or(0.0));
+        }
     }
     device.synchronize()?;
     let secs = t0.elapsed().as_secs_f64();
@@ -163,8 +179,17 @@ fn bench_one(
 
 /// Peak resident memory of this process (Linux `VmHWM`).
 fn peak_rss_mb() -> Option<f64> {
+    proc_status_mb("VmHWM:")
+}
+
+/// Current resident memory of this process (Linux `VmRSS`).
+fn current_rss_mb() -> Option<f64> {
+    proc_status_mb("VmRSS:")
+}
+
+fn proc_status_mb(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
 }

@@ -114,7 +114,9 @@ impl Optimizer {
             let Some(grad) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            let grad = grad.to_dtype(var.dtype())?;
+            // A leaf gradient from candle still records the ops (and forward tensors) that made
+            // it; detach so that momentum/Adam buffers do not keep every step's graph alive.
+            let grad = grad.detach().to_dtype(var.dtype())?;
             // Detached: otherwise each new state tensor records the op that made it from the
             // previous one, and the chain keeps every step's buffers alive (an unbounded leak).
             let p = &var.as_tensor().detach();
