@@ -127,10 +127,11 @@ impl RunLog {
             .unwrap_or(0);
         // Logging must never stop training; a full disk shows up at the next checkpoint.
         let _ = writeln!(self.log, "[{secs}] {msg}");
+        // Plain lines only when no progress bar owns the terminal (a tracing echo here would
+        // print every line twice, and draw over the bar).
         if self.echo {
             eprintln!("{msg}");
         }
-        tracing::info!("{msg}");
     }
 }
 
