@@ -7,7 +7,7 @@
 //! nearest other center (the paper's figures 5-8), the angles of same-person and
 //! different-person test pairs, and a 2-D picture of the 8 LFW people with the most images
 //! trained with 2-d embeddings, drawn on the unit circle with their class centers (the paper's
-//! toy figure). `--quick` uses the CPU-sized `quick` preset on `dev`; the full variant uses
+//! toy figure). `--quick` uses the CPU-sized `study_quick` preset on `dev`; the full variant uses
 //! `configs/study_full.toml` on `dev` and all ten `view2` folds (a GPU run).
 //!
 //! Finished runs are reused, so an interrupted study picks up where it stopped.
@@ -41,7 +41,7 @@ const LOSSES: [&str; 2] = ["softmax", "arcface"];
 /// Arguments of `study`.
 #[derive(Args)]
 pub struct StudyArgs {
-    /// The CPU variant: the `quick` preset on `dev` only (about 20 minutes on 2 cores per loss... see README).
+    /// The CPU variant: the `study_quick` preset on `dev` only (about 20 minutes on 2 cores).
     #[arg(long)]
     pub quick: bool,
     /// Base config (preset name or TOML file); default `quick` with --quick, else `study_full`.
@@ -53,16 +53,16 @@ pub struct StudyArgs {
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Epochs of the 2-D toy training.
-    #[arg(long, default_value_t = 30)]
-    pub toy_epochs: usize,
+    /// Epochs of the 2-D toy training (default 3 with --quick, else 30).
+    #[arg(long)]
+    pub toy_epochs: Option<usize>,
     /// Skip the 2-D toy figure.
     #[arg(long)]
     pub no_toy: bool,
 }
 
 pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
-    let preset = a.config.clone().unwrap_or_else(|| if a.quick { "quick".into() } else { "study_full".into() });
+    let preset = a.config.clone().unwrap_or_else(|| if a.quick { "study_quick".into() } else { "study_full".into() });
     let base = load(&preset)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
 
@@ -116,7 +116,7 @@ pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
     let mut toy = Vec::new();
     if !a.no_toy {
         for loss in LOSSES {
-            toy.push((loss.to_string(), angles::toy_2d(&base, loss, &a.out, a.toy_epochs, &a.device)?));
+            toy.push((loss.to_string(), angles::toy_2d(&base, loss, &a.out, a.toy_epochs.unwrap_or(if a.quick { 3 } else { 30 }), &a.device)?));
         }
     }
     let page = figures::write_study(&a.out, &preset, &dev_runs_summary(&dev_runs)?, &all_runs, &class_angles, &pair_angles, &toy)?;
