@@ -1,0 +1,90 @@
+//! The `arcface` binary as a user runs it: outputs, exit codes and error messages.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn arcface() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_arcface"))
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn summary_prints_insightface_r50_counts() {
+    let out = arcface().args(["summary", "--backbone", "r50"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    // PyTorch's counts for InsightFace's IResNet-50 at 112x112 (crates/backbone/tests/fixtures/make_fixture.py --counts).
+    assert!(text.contains("43590848"), "{text}");
+    assert!(text.contains("6309330944"), "{text}");
+}
+
+#[test]
+fn summary_rejects_an_unknown_backbone() {
+    let out = arcface().args(["summary", "--backbone", "r51"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown backbone `r51`"));
+}
+
+#[test]
+fn verify_exits_2_naming_an_unreadable_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("not-a-face.jpg");
+    std::fs::write(&bad, b"this is not a jpeg").unwrap();
+    let weights = dir.path().join("missing.safetensors");
+    let out = arcface()
+        .arg("verify")
+        .arg(&bad)
+        .arg(&bad)
+        .args(["--backbone", "r18", "--weights"])
+        .arg(&weights)
+        .args(["--threshold", "0.3", "--device", "cpu"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "verify must not exit 0/1 on an error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error:"), "{err}");
+}
+
+#[test]
+fn eval_scores_matches_the_sklearn_fixture() {
+    // Expected values: crates/eval/tests/fixtures/make_scores_fixture.py (scikit-learn).
+    let fixtures = workspace().join("crates/eval/tests/fixtures");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("scores_expected.json")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let out = arcface()
+        .arg("eval")
+        .arg("--scores")
+        .arg(fixtures.join("scores.tsv"))
+        .arg("--out")
+        .arg(dir.path())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The file has a `fold` column, so its own folds are used ("given_folds" in the fixture).
+    let want = &expected["given_folds"];
+    for key in ["accuracy_mean", "accuracy_std", "auc"] {
+        let (g, w) = (got[key].as_f64().unwrap(), want[key].as_f64().expect("fixture value"));
+        assert!((g - w).abs() < 1e-9, "{key}: {g} vs scikit-learn {w}");
+    }
+    for key in ["accuracy_mean", "accuracy_std", "eer", "threshold", "tar_at_far", "folds"] {
+        assert!(got.get(key).is_some(), "eval.json lacks {key}");
+    }
+}
+
+#[test]
+fn train_rejects_an_invalid_override_before_any_work() {
+    let out = arcface().args(["train", "--config", "quick", "--input-size", "50", "--out"]).arg(
+        tempfile::tempdir().unwrap().path().join("run"),
+    ).current_dir(workspace()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("input_size"), "{err}");
+}
