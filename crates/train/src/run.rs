@@ -180,17 +180,7 @@ pub fn train_with_stop(
     // Model, head, optimizer.
     let bb_vm = VarMap::new();
     let model = arcface_backbone::init_varmap(&bb_cfg, &bb_vm, &device, config.seed)?;
-    let head_cfg = HeadConfig {
-        num_classes: train_set.num_classes(),
-        embedding_size: bb_cfg.num_features,
-        scale: config.loss.scale,
-        margin: margin(config),
-        grad_mode: if config.loss.grad_mode == "straight_through" {
-            arcface_loss::GradMode::StraightThrough
-        } else {
-            arcface_loss::GradMode::Exact
-        },
-    };
+    let head_cfg = head_config(config, train_set.num_classes(), bb_cfg.num_features);
     let head_vm = VarMap::new();
     let head = MarginHead::init_varmap(
         &head_cfg,
@@ -512,6 +502,22 @@ pub fn load_split(config: &TrainConfig) -> anyhow::Result<(TrainSet, Option<Pair
         split.train.filter_min_images(d.min_images),
         Some(split.test),
     ))
+}
+
+/// The margin head a config trains with, for `num_classes` identities and `embedding_size`-d
+/// embeddings.
+pub fn head_config(config: &TrainConfig, num_classes: usize, embedding_size: usize) -> HeadConfig {
+    HeadConfig {
+        num_classes,
+        embedding_size,
+        scale: config.loss.scale,
+        margin: margin(config),
+        grad_mode: if config.loss.grad_mode == "straight_through" {
+            arcface_loss::GradMode::StraightThrough
+        } else {
+            arcface_loss::GradMode::Exact
+        },
+    }
 }
 
 fn margin(config: &TrainConfig) -> arcface_loss::Margin {

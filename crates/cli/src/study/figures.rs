@@ -9,7 +9,8 @@ use arcface_eval::plots::{palette, render, Plot, PlotTarget};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::angles::{ClassAngles, PairAngles, Toy};
+use super::angles::{ClassAngles, PairAngles};
+use super::toy::Toy;
 use super::RunRow;
 
 const FONT: &str = "sans-serif";
@@ -268,6 +269,16 @@ pub fn write_study(
     for (loss, a) in pair_angles {
         writeln!(md, "| {loss} | {:.1} | {:.1} | {:.1} |", mean(&a.same), mean(&a.different), mean(&a.different) - mean(&a.same))?;
     }
+    if !toy.is_empty() {
+        writeln!(md, "\n## 2-D toy (the 8 people with the most images)\n")?;
+        writeln!(md, "A d -> 64 -> 2 projection trained with each loss (same scale and margin) over that loss's frozen")?;
+        writeln!(md, "dev backbone; points are the unit 2-d embeddings, rays the class centers.\n")?;
+        writeln!(md, "| loss | final loss | training accuracy | smallest angle between centers |")?;
+        writeln!(md, "| --- | --- | --- | --- |")?;
+        for (loss, t) in toy {
+            writeln!(md, "| {loss} | {:.3} | {:.1}% | {:.1} |", t.loss, t.accuracy * 100.0, min_center_gap(&t.centers))?;
+        }
+    }
     writeln!(md, "\n## Figures\n")?;
     for (stem, _) in &svgs {
         writeln!(md, "![{stem}](figures/{stem}.png)\n")?;
@@ -291,6 +302,18 @@ pub fn write_study(
     let html_path = out.join("study.html");
     std::fs::write(&html_path, html).with_context(|| format!("writing {}", html_path.display()))?;
     Ok(html_path)
+}
+
+/// The smallest angle (degrees) between two of the 2-d class-center directions.
+fn min_center_gap(centers: &[[f64; 2]]) -> f64 {
+    let mut best = f64::INFINITY;
+    for (i, a) in centers.iter().enumerate() {
+        for b in &centers[i + 1..] {
+            let cos = (a[0] * b[0] + a[1] * b[1]) / (a[0].hypot(a[1]) * b[0].hypot(b[1])).max(1e-12);
+            best = best.min(cos.clamp(-1.0, 1.0).acos().to_degrees());
+        }
+    }
+    best
 }
 
 fn strip_xml_header(svg: &str) -> &str {

@@ -6,14 +6,15 @@
 //! report), the angle between each training embedding and its own class center versus the
 //! nearest other center (the paper's figures 5-8), the angles of same-person and
 //! different-person test pairs, and a 2-D picture of the 8 LFW people with the most images
-//! trained with 2-d embeddings, drawn on the unit circle with their class centers (the paper's
-//! toy figure). `--quick` uses the CPU-sized `study_quick` preset on `dev`; the full variant uses
+//! embedded in 2-d by each loss (a projection learned with that loss over its frozen backbone,
+//! see [`toy`]), drawn on the unit circle with their class centers (the paper's toy figure). `--quick` uses the CPU-sized `study_quick` preset on `dev`; the full variant uses
 //! `configs/study_full.toml` on `dev` and all ten `view2` folds (a GPU run).
 //!
 //! Finished runs are reused, so an interrupted study picks up where it stopped.
 
 mod angles;
 mod figures;
+mod toy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -53,9 +54,9 @@ pub struct StudyArgs {
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Epochs of the 2-D toy training (default 3 with --quick, else 30).
-    #[arg(long)]
-    pub toy_epochs: Option<usize>,
+    /// Full-batch steps of the 2-D toy projection (seconds of CPU).
+    #[arg(long, default_value_t = 1500)]
+    pub toy_steps: usize,
     /// Skip the 2-D toy figure.
     #[arg(long)]
     pub no_toy: bool,
@@ -115,8 +116,10 @@ pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
     }
     let mut toy = Vec::new();
     if !a.no_toy {
-        for loss in LOSSES {
-            toy.push((loss.to_string(), angles::toy_2d(&base, loss, &a.out, a.toy_epochs.unwrap_or(if a.quick { 3 } else { 30 }), &a.device)?));
+        for (loss, cfg, dir) in &dev_runs {
+            let t = toy::toy_2d(cfg, dir, a.toy_steps, &a.device)?;
+            eprintln!("== study: 2-D toy ({loss}): loss {:.3}, training accuracy {:.1}%", t.loss, t.accuracy * 100.0);
+            toy.push((loss.to_string(), t));
         }
     }
     let page = figures::write_study(&a.out, &preset, &dev_runs_summary(&dev_runs)?, &all_runs, &class_angles, &pair_angles, &toy)?;
