@@ -4,10 +4,14 @@
 //!
 //! Reference: Ioffe & Szegedy, "Batch Normalization", 2015; `torch.nn.BatchNorm2d`.
 //! candle-nn's `BatchNorm` is not used because its scale is always a trainable tensor and
-//! its training path transposes the whole activation to make it contiguous.
+//! its training path transposes the whole activation to make it contiguous. On CPU f32 the
+//! training forward and backward are fused kernels (`fused.rs`); elsewhere, and in
+//! [`BatchNorm::forward_reference`], they are a composition of candle ops.
 
 use candle::{DType, Result, Tensor, Var, D};
 use candle_nn::{Init, ModuleT, VarBuilder};
+
+mod fused;
 
 /// PyTorch's default epsilon, also InsightFace's.
 pub const BN_EPS: f64 = 1e-5;
@@ -51,6 +55,56 @@ impl BatchNorm {
         self.running_var.as_tensor()
     }
 
+    /// Forward through candle's generic ops only, never the fused CPU kernels: the
+    /// reference that the fused path is tested against. Same dtypes and side effects
+    /// (running statistics in training) as [`ModuleT::forward_t`].
+    pub fn forward_reference(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_with(x, train, false)
+    }
+
+    /// Half-precision input is normalized in f32 and cast back, so that sums and variances
+    /// never round to 8 mantissa bits.
+    fn forward_with(&self, x: &Tensor, train: bool, allow_fused: bool) -> Result<Tensor> {
+        match x.dtype() {
+            DType::F32 | DType::F64 => self.forward_float(x, train, allow_fused),
+            DType::BF16 | DType::F16 => {
+                self.forward_float(&x.to_dtype(DType::F32)?, train, allow_fused)?.to_dtype(x.dtype())
+            }
+            other => candle::bail!("batch-norm expects a float input, got {other:?}"),
+        }
+    }
+
+    /// `x` is f32 or f64; the scale and shift are cast to its dtype (a no-op when equal).
+    fn forward_float(&self, x: &Tensor, train: bool, allow_fused: bool) -> Result<Tensor> {
+        let weight = self.weight.to_dtype(x.dtype())?;
+        let bias = self.bias.to_dtype(x.dtype())?;
+        let c = Self::channel_shape(x)?[1];
+        if !train {
+            let mean = self.running_mean.as_detached_tensor().to_dtype(x.dtype())?;
+            let var = self.running_var.as_detached_tensor().to_dtype(x.dtype())?;
+            return self.affine(x, &weight, &bias, &mean, &var);
+        }
+        let count = x.elem_count() / c.max(1);
+        if count < 2 {
+            candle::bail!("batch-norm training needs more than one value per channel, got {:?}", x.shape())
+        }
+        if allow_fused && x.device().is_cpu() && x.dtype() == DType::F32 {
+            let (y, stats) = fused::train_forward(x, &weight, &bias, self.eps)?;
+            let mean = Tensor::new(stats.mean.as_slice(), x.device())?;
+            let var = Tensor::new(stats.var.as_slice(), x.device())?;
+            self.update_running(&mean, &var, count)?;
+            return Ok(y);
+        }
+        // Reduce the contiguous spatial axis first, then the batch axis: both are cheap.
+        let x3 = x.reshape((x.dim(0)?, c, ()))?;
+        let mean = (x3.sum(D::Minus1)?.sum(0)? / count as f64)?;
+        let centered = x3.broadcast_sub(&mean.reshape((1, c, 1))?)?;
+        let var = (centered.sqr()?.sum(D::Minus1)?.sum(0)? / count as f64)?;
+        self.update_running(&mean.detach(), &var.detach(), count)?;
+        self.affine(x, &weight, &bias, &mean, &var)
+    }
+
+    /// `N x C x ...` to the broadcast shape of a per-channel vector, `[1, C, 1, ...]`.
     fn channel_shape(x: &Tensor) -> Result<Vec<usize>> {
         if x.rank() < 2 {
             candle::bail!("batch-norm input must have at least 2 dims, got {:?}", x.shape())
@@ -62,54 +116,32 @@ impl BatchNorm {
 
     /// Normalizes with `mean`/`var` (shape `C`) then applies scale and shift, as one affine
     /// map `x * a + b` so the backward pass stays short.
-    fn affine(&self, x: &Tensor, mean: &Tensor, var: &Tensor) -> Result<Tensor> {
+    fn affine(&self, x: &Tensor, w: &Tensor, b: &Tensor, mean: &Tensor, var: &Tensor) -> Result<Tensor> {
         let s = Self::channel_shape(x)?;
         let inv_std = (var + self.eps)?.sqrt()?.recip()?;
-        let a = (&self.weight * &inv_std)?;
-        let b = (&self.bias - (mean * &a)?)?;
-        x.broadcast_mul(&a.reshape(s.as_slice())?)?.broadcast_add(&b.reshape(s.as_slice())?)
+        let scale = (w * &inv_std)?;
+        let shift = (b - (mean * &scale)?)?;
+        x.broadcast_mul(&scale.reshape(s.as_slice())?)?.broadcast_add(&shift.reshape(s.as_slice())?)
     }
 
-    fn forward_train(&self, x: &Tensor) -> Result<Tensor> {
-        let (n, c) = (x.dim(0)?, x.dim(1)?);
-        let per_sample: usize = x.dims()[2..].iter().product();
-        let count = n * per_sample;
-        if count < 2 {
-            candle::bail!("batch-norm training needs more than one value per channel, got {:?}", x.shape())
-        }
-        // Reduce the contiguous spatial axis first, then the batch axis: both are cheap.
-        let x3 = x.reshape((n, c, per_sample))?;
-        let mean = (x3.sum(D::Minus1)?.sum(0)? / count as f64)?;
-        let centered = x3.broadcast_sub(&mean.reshape((1, c, 1))?)?;
-        let var = (centered.sqr()?.sum(D::Minus1)?.sum(0)? / count as f64)?;
+    /// Momentum update of the running statistics from a batch's `mean` and biased `var`
+    /// over `count` values per channel (the variance is stored unbiased, as in PyTorch).
+    fn update_running(&self, mean: &Tensor, var: &Tensor, count: usize) -> Result<()> {
         let m = self.momentum;
-        let new_mean = ((self.running_mean.as_tensor() * (1.0 - m))? + (mean.detach() * m)?)?;
         let unbiased = count as f64 / (count as f64 - 1.0);
-        let new_var =
-            ((self.running_var.as_tensor() * (1.0 - m))? + (var.detach() * (m * unbiased))?)?;
-        self.running_mean.set(&new_mean.to_dtype(self.running_mean.dtype())?)?;
-        self.running_var.set(&new_var.to_dtype(self.running_var.dtype())?)?;
-        self.affine(x, &mean, &var)
-    }
-
-    fn forward_eval(&self, x: &Tensor) -> Result<Tensor> {
-        let mean = self.running_mean.as_detached_tensor();
-        let var = self.running_var.as_detached_tensor();
-        self.affine(x, &mean, &var)
+        let (rm, rv) = (self.running_mean.as_tensor(), self.running_var.as_tensor());
+        let new_mean = ((rm * (1.0 - m))? + (mean.to_dtype(rm.dtype())? * m)?)?;
+        let new_var = ((rv * (1.0 - m))? + (var.to_dtype(rv.dtype())? * (m * unbiased))?)?;
+        self.running_mean.set(&new_mean)?;
+        self.running_var.set(&new_var)
     }
 }
 
-
 impl ModuleT for BatchNorm {
+    /// Batch statistics when `train` (fused kernels on CPU f32), running statistics
+    /// otherwise. f32 and f64 inputs are computed in their dtype, bf16 and f16 in f32.
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if x.dtype() != DType::F32 && x.dtype() != DType::F64 {
-            candle::bail!("batch-norm expects f32/f64 input, got {:?}", x.dtype())
-        }
-        if train {
-            self.forward_train(x)
-        } else {
-            self.forward_eval(x)
-        }
+        self.forward_with(x, train, true)
     }
 }
 

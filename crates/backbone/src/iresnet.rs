@@ -7,15 +7,16 @@
 //! "Improved Residual Networks for Image and Video Recognition", 2020.
 
 use candle::{Module, Result, Tensor};
-use candle_nn::{Init, ModuleT, PReLU, VarBuilder};
+use candle_nn::{Init, ModuleT, VarBuilder};
 
 use crate::batch_norm::BatchNorm;
 use crate::config::Config;
 use crate::conv::{Conv2d, ConvBackend};
+use crate::prelu::PReLU;
 
 fn prelu(channels: usize, vb: VarBuilder) -> Result<PReLU> {
     let w = vb.get_with_hints(channels, "weight", Init::Const(0.25))?;
-    Ok(PReLU::new(w, false))
+    Ok(PReLU::new(w))
 }
 
 /// One pre-activation basic block (`layerK.i` in InsightFace).

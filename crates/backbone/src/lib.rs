@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod batch_norm;
+mod channelwise;
 pub mod config;
 pub mod conv;
 pub mod device;
@@ -27,6 +28,7 @@ pub mod error;
 pub mod fastconv;
 pub mod init;
 pub mod iresnet;
+pub mod prelu;
 pub mod weights;
 
 pub use config::Config;

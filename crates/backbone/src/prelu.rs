@@ -1,0 +1,198 @@
+//! Per-channel PReLU, `y = x` where `x > 0` and `y = w_c * x` elsewhere, with PyTorch's
+//! gradients: `dx = dy` or `w_c * dy`, `dw_c = sum(dy * x)` over the non-positive inputs.
+//!
+//! Reference: He et al., "Delving Deep into Rectifiers", 2015; `torch.nn.PReLU(C)`. On CPU
+//! f32 the forward and backward are single-pass kernels over `N x C x L` blocks; elsewhere,
+//! and in [`PReLU::forward_reference`], they are candle-nn's composition of candle ops
+//! (`max(x, 0) + w * min(x, 0)`), which costs several full-size temporaries per pass.
+
+use candle::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
+
+use crate::channelwise::{channel_slice, f32_slice, sum_pairs, Blocks};
+
+const OP: &str = "prelu";
+
+/// PReLU with one learned slope per channel (dim 1 of an `N x C x ...` input).
+#[derive(Debug, Clone)]
+pub struct PReLU {
+    weight: Tensor,
+}
+
+impl PReLU {
+    /// A PReLU whose slopes are `weight` (`C` values).
+    pub fn new(weight: Tensor) -> Self {
+        Self { weight }
+    }
+
+    /// The per-channel slopes.
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    /// Forward through candle's generic ops only, never the fused CPU kernels: the
+    /// reference that the fused path is tested against. The slopes are cast to `x`'s dtype.
+    pub fn forward_reference(&self, x: &Tensor) -> Result<Tensor> {
+        let c = self.channels(x)?;
+        let mut s = vec![1; x.rank()];
+        s[1] = c;
+        let w = self.weight.to_dtype(x.dtype())?.reshape(s)?;
+        let zeros = x.zeros_like()?;
+        x.maximum(&zeros)? + x.minimum(&zeros)?.broadcast_mul(&w)?
+    }
+
+    /// The channel count of `x`, checked against the number of slopes.
+    fn channels(&self, x: &Tensor) -> Result<usize> {
+        if x.rank() < 2 {
+            candle::bail!("prelu expects an N x C x ... input, got {:?}", x.shape())
+        }
+        let c = x.dim(1)?;
+        if self.weight.elem_count() != c {
+            candle::bail!(
+                "prelu has {} slopes for an input of {c} channels ({:?})",
+                self.weight.elem_count(),
+                x.shape()
+            )
+        }
+        Ok(c)
+    }
+}
+
+impl Module for PReLU {
+    /// Fused kernel for CPU f32 input and slopes, [`PReLU::forward_reference`] otherwise.
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.channels(x)?;
+        let fused = x.device().is_cpu()
+            && x.dtype() == DType::F32
+            && self.weight.dtype() == DType::F32
+            && x.elem_count() > 0;
+        if !fused {
+            return self.forward_reference(x);
+        }
+        x.contiguous()?
+            .apply_op2(&self.weight.contiguous()?, PReluOp)
+    }
+}
+
+/// `(x, w)` to the PReLU output; its backward runs the two gradient kernels below.
+struct PReluOp;
+
+impl CustomOp2 for PReluOp {
+    fn name(&self) -> &'static str {
+        "prelu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = Blocks::of(l1.dims())?;
+        let x = f32_slice(s1, l1, OP, "input")?;
+        let w = channel_slice(s2, l2, g.c, OP, "weight")?;
+        let mut y = vec![0f32; x.len()];
+        g.fill(&mut y, |b, out| {
+            let wc = w[g.channel(b)];
+            for (o, &v) in out.iter_mut().zip(g.run(x, b)) {
+                *o = if v > 0.0 { v } else { wc * v };
+            }
+        });
+        Ok((CpuStorage::F32(y), l1.shape().clone()))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let dy = grad.contiguous()?;
+        let dx = match x.track_op() {
+            true => Some(x.apply_op3_no_bwd(w, &dy, &GradInput)?),
+            false => None,
+        };
+        let dw = match w.track_op() {
+            true => Some(x.apply_op2_no_bwd(&dy, &GradWeight)?.reshape(w.shape())?),
+            false => None,
+        };
+        Ok((dx, dw))
+    }
+}
+
+/// `(x, w, dy)` to `dx = dy` where `x > 0`, `w_c * dy` elsewhere.
+struct GradInput;
+
+impl CustomOp3 for GradInput {
+    fn name(&self) -> &'static str {
+        "prelu-grad-input"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = same_blocks(l1, l3)?;
+        let x = f32_slice(s1, l1, OP, "input")?;
+        let w = channel_slice(s2, l2, g.c, OP, "weight")?;
+        let dy = f32_slice(s3, l3, OP, "output gradient")?;
+        let mut dx = vec![0f32; x.len()];
+        g.fill(&mut dx, |b, out| {
+            let wc = w[g.channel(b)];
+            for ((o, &v), &d) in out.iter_mut().zip(g.run(x, b)).zip(g.run(dy, b)) {
+                *o = if v > 0.0 { d } else { wc * d };
+            }
+        });
+        Ok((CpuStorage::F32(dx), l1.shape().clone()))
+    }
+}
+
+/// `(x, dy)` to `dw_c = sum(dy * x)` over the non-positive `x` of channel `c`, summed in f64.
+struct GradWeight;
+
+impl CustomOp2 for GradWeight {
+    fn name(&self) -> &'static str {
+        "prelu-grad-weight"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let g = same_blocks(l1, l2)?;
+        let x = f32_slice(s1, l1, OP, "input")?;
+        let dy = f32_slice(s2, l2, OP, "output gradient")?;
+        let sums = g.channel_sums(|b| {
+            [sum_pairs(g.run(x, b), g.run(dy, b), |v, d| {
+                if v > 0.0 {
+                    0.0
+                } else {
+                    v * d
+                }
+            })]
+        });
+        let dw = sums.iter().map(|s| s[0] as f32).collect();
+        Ok((CpuStorage::F32(dw), g.c.into()))
+    }
+}
+
+/// The common view of an input and a same-shaped output gradient.
+fn same_blocks(l1: &Layout, l2: &Layout) -> Result<Blocks> {
+    if l1.shape() != l2.shape() {
+        candle::bail!(
+            "{OP}: input {:?} and output gradient {:?} differ in shape",
+            l1.shape(),
+            l2.shape()
+        )
+    }
+    Blocks::of(l1.dims())
+}
