@@ -1,0 +1,178 @@
+//! The training data of a run: the split, the preprocessed-image cache, the shuffling loader
+//! and the validator of the held-out pairs; also `model.json`, which tells an evaluator how
+//! the images were preprocessed.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use arcface_data::{
+    ImageCache, Lfw, Loader, LoaderConfig, PairSet, Preprocess, Progress, Protocol, TrainSet,
+};
+use candle::Device;
+
+use crate::checkpoint;
+use crate::config::TrainConfig;
+use crate::metrics::RunLog;
+use crate::validate::Validator;
+
+/// Everything the loop reads data from.
+pub(super) struct TrainData {
+    /// The training identities.
+    pub(super) train_set: TrainSet,
+    /// The protocol's test pairs (LFW sources only).
+    pub(super) test_set: Option<PairSet>,
+    /// Batches of the training set in the (seed, epoch) order.
+    pub(super) loader: Loader,
+    /// Full batches per epoch (at least 1).
+    pub(super) steps_per_epoch: usize,
+    /// Scores the test pairs, when validation or the final evaluation needs them.
+    pub(super) validator: Option<Validator>,
+}
+
+impl TrainData {
+    /// Loads the split, writes `model.json`, and builds (or opens) the image caches.
+    pub(super) fn prepare(
+        config: &TrainConfig,
+        run_dir: &Path,
+        bb_cfg: &arcface_backbone::Config,
+        device: &Device,
+        is_tty: bool,
+        log: &mut RunLog,
+    ) -> anyhow::Result<Self> {
+        let preprocess = preprocess(config, bb_cfg);
+        let (train_set, test_set) = load_split(config)?;
+        if train_set.num_classes() < 2 {
+            bail!(
+                "training set has {} identities; need at least 2",
+                train_set.num_classes()
+            );
+        }
+        write_model_json(run_dir, config, bb_cfg, &preprocess)?;
+        log.info(&format!(
+            "{}: {} images of {} identities, device {:?}",
+            config.name,
+            train_set.len(),
+            train_set.num_classes(),
+            device
+        ));
+        let cache_dir = config
+            .data
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| config.data.dir.join("cache"));
+        let progress = if is_tty {
+            Progress::Auto
+        } else {
+            Progress::Silent
+        };
+        let loader = training_loader(
+            config,
+            &train_set,
+            &preprocess,
+            &cache_dir,
+            progress.clone(),
+        )?;
+        let steps_per_epoch = loader.batches_per_epoch();
+        if steps_per_epoch == 0 {
+            bail!(
+                "{} training images is less than one batch of {}",
+                train_set.len(),
+                config.train.batch_size
+            );
+        }
+        let validator = match (&test_set, config.train.validate || config.train.eval_at_end) {
+            (Some(pairs), true) => Some(Validator::new(pairs, &preprocess, &cache_dir, progress)?),
+            _ => None,
+        };
+        Ok(Self {
+            train_set,
+            test_set,
+            loader,
+            steps_per_epoch,
+            validator,
+        })
+    }
+}
+
+/// The training identities and, for LFW protocols, the test pairs.
+pub fn load_split(config: &TrainConfig) -> anyhow::Result<(TrainSet, Option<PairSet>)> {
+    let d = &config.data;
+    if d.source == "folder" {
+        let root = d.folder.clone().unwrap_or_default();
+        let set = arcface_data::scan_folder(&root)
+            .with_context(|| format!("scanning {}", root.display()))?;
+        return Ok((set.filter_min_images(d.min_images), None));
+    }
+    let lfw_dir = d.lfw_dir.clone().unwrap_or_else(|| d.dir.join("lfw"));
+    let lfw =
+        Lfw::open(&lfw_dir).with_context(|| format!("opening LFW at {}", lfw_dir.display()))?;
+    let protocol = Protocol::from_name(&d.protocol, d.fold)?;
+    let split = lfw.split(&protocol)?;
+    Ok((
+        split.train.filter_min_images(d.min_images),
+        Some(split.test),
+    ))
+}
+
+/// The crop of the config (the data crate's LFW box by default), resized to the input side.
+fn preprocess(config: &TrainConfig, bb_cfg: &arcface_backbone::Config) -> Preprocess {
+    let crop = match config.data.crop {
+        Some([x, y, width, height]) => arcface_data::CropBox {
+            x,
+            y,
+            width,
+            height,
+        },
+        None => arcface_data::CropBox::LFW,
+    };
+    Preprocess {
+        crop,
+        size: bb_cfg.input_size,
+    }
+}
+
+/// Caches the training images in `cache_dir` and wraps them in a shuffling loader.
+fn training_loader(
+    config: &TrainConfig,
+    train_set: &TrainSet,
+    preprocess: &Preprocess,
+    cache_dir: &Path,
+    progress: Progress,
+) -> anyhow::Result<Loader> {
+    let cache = ImageCache::build_or_open(&train_set.paths, preprocess, cache_dir, progress)
+        .context("building the training image cache")?;
+    let loader = Loader::new(
+        Arc::new(cache),
+        train_set.labels.clone(),
+        LoaderConfig {
+            batch_size: config.train.batch_size,
+            seed: config.seed,
+            flip: config.data.flip,
+            drop_last: true,
+            prefetch: config.data.prefetch.max(1),
+            shuffle: true,
+            threads: 0,
+        },
+    )?;
+    Ok(loader)
+}
+
+/// Writes `model.json`: the backbone shape, the preprocessing, the loss and the protocol.
+fn write_model_json(
+    run_dir: &Path,
+    config: &TrainConfig,
+    bb: &arcface_backbone::Config,
+    preprocess: &Preprocess,
+) -> anyhow::Result<()> {
+    let v = serde_json::json!({
+        "backbone": bb,
+        "preprocess": preprocess,
+        "loss": config.loss.kind,
+        "protocol": if config.data.source == "folder" { "folder".to_string() } else { config.data.protocol.clone() },
+        "fold": config.data.fold,
+    });
+    let bytes = serde_json::to_vec_pretty(&v)?;
+    checkpoint::write_atomic(&run_dir.join("model.json"), &bytes)?;
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! The training run: builds data, model, head, optimizer and schedule from a [`TrainConfig`],
+//! runs the loop, validates after each epoch, checkpoints, and writes the run folder
+//! (`config.toml`, `model.json`, `metrics.jsonl`, `train.log`, `checkpoints/`,
+//! `best.safetensors`, `model.safetensors`, `eval/`) as DESIGN.md's "Runs" section describes.
+//!
+//! Reference: InsightFace `arcface_torch/train_v2.py` (forward, margin loss, backward, clip,
+//! SGD step, poly schedule). A resumed run continues exactly: weights, buffers, optimizer
+//! state and the data position are restored, and the data order is a pure function of
+//! (seed, epoch).
+//!
+//! [`train_with_stop`] reads as the run's outline; `data`, `model` and `resume` build what
+//! the loop needs, `trainer` holds the loop's state, `epoch` and `step` run it, `finish`
+//! writes the final outputs.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::checkpoint;
+use crate::config::TrainConfig;
+use crate::metrics::RunLog;
+use crate::optim::Optimizer;
+use crate::precision::Precision;
+use crate::signals::StopFlag;
+
+mod data;
+mod epoch;
+mod finish;
+mod model;
+mod resume;
+mod step;
+mod trainer;
+
+pub use data::load_split;
+pub use model::head_config;
+pub use resume::config_hash;
+
+use data::TrainData;
+use model::Nets;
+use trainer::{Plan, Progress, Trainer};
+
+/// How and where to run a configuration.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Run folder (conventionally `runs/<name>`).
+    pub out: PathBuf,
+    /// Continue from the folder's latest checkpoint.
+    pub resume: bool,
+    /// `auto`, `cpu` or `cuda` (see `arcface_backbone::select_device`).
+    pub device: String,
+}
+
+/// What a finished (or interrupted) run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    /// The run folder.
+    pub run_dir: PathBuf,
+    /// Optimizer steps done in total.
+    pub steps: u64,
+    /// Completed epochs.
+    pub epochs: usize,
+    /// Training identities.
+    pub num_classes: usize,
+    /// Training images.
+    pub num_images: usize,
+    /// Mean training loss of the last logging window.
+    pub last_loss: Option<f64>,
+    /// Last validation accuracy and threshold.
+    pub last_val: Option<(f64, f64)>,
+    /// Best validation accuracy.
+    pub best_val: Option<f64>,
+    /// Stopped by SIGINT/SIGTERM (a checkpoint was written).
+    pub interrupted: bool,
+    /// Training wall time including time before a resume, seconds.
+    pub elapsed_s: f64,
+}
+
+/// Trains `config` into `options.out`, stopping cleanly on SIGINT/SIGTERM.
+pub fn train(config: &TrainConfig, options: &RunOptions) -> anyhow::Result<TrainSummary> {
+    let stop = StopFlag::new();
+    stop.install()?;
+    train_with_stop(config, options, &stop)
+}
+
+/// As [`train`], with a caller-owned stop flag (no signal handlers installed).
+pub fn train_with_stop(
+    config: &TrainConfig,
+    options: &RunOptions,
+    stop: &StopFlag,
+) -> anyhow::Result<TrainSummary> {
+    config.validate()?;
+    let run_dir = &options.out;
+    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let (ckpt, resume_from) = resume::open_checkpoints(config, run_dir, options.resume)?;
+    let device =
+        arcface_backbone::select_device(&options.device).context("selecting the device")?;
+    let is_tty = std::io::stderr().is_terminal();
+    let mut log = RunLog::open(run_dir, resume_from.as_ref().map(|(m, _)| m.step), !is_tty)?;
+    checkpoint::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
+
+    let bb_cfg = config.backbone_config().map_err(anyhow::Error::msg)?;
+    let data = TrainData::prepare(config, run_dir, &bb_cfg, &device, is_tty, &mut log)?;
+    let nets = Nets::init(config, &bb_cfg, data.train_set.num_classes(), &device)?;
+    let trainable = nets.trainable();
+    let clipped = trainable.iter().map(|(_, v)| v.clone()).collect();
+    let mut opt = Optimizer::new(config.optimizer_config(), trainable, config.optim.lr);
+    let hash = config_hash(config);
+    let plan = Plan::new(config, data.steps_per_epoch);
+    let start = resume::restore(
+        resume_from.as_ref(),
+        &device,
+        &nets,
+        &mut opt,
+        &hash,
+        &mut log,
+    )?;
+    let precision = Precision::new(&config.train.precision, &bb_cfg, &nets.bb_vm, &device)?;
+
+    let mut trainer = Trainer {
+        config,
+        options,
+        device,
+        is_tty,
+        log,
+        ckpt,
+        hash,
+        nets,
+        trainable: clipped,
+        opt,
+        precision,
+        started: Instant::now(),
+        prior_elapsed: start.elapsed_s,
+        bar: trainer::progress_bar(is_tty, plan.total_steps, start.step),
+        plan,
+        progress: Progress::from(&start),
+        window: step::Window::new(),
+    };
+    trainer.run_epochs(&data, &start, stop)?;
+    trainer.finish(&data)
+}

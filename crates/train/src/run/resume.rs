@@ -1,0 +1,103 @@
+//! Starting a run fresh or from its latest checkpoint: refusing to overwrite checkpoints
+//! without `--resume`, and restoring weights, buffers, optimizer state and data position.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use candle::Device;
+use sha2::{Digest, Sha256};
+
+use super::model::Nets;
+use crate::checkpoint::{self, CheckpointMeta, Checkpointer};
+use crate::config::TrainConfig;
+use crate::metrics::RunLog;
+use crate::optim::Optimizer;
+
+/// Where the loop starts: zero for a fresh run, the checkpoint's position when resuming.
+pub(super) struct Start {
+    /// Optimizer steps already done.
+    pub(super) step: u64,
+    /// The epoch to continue.
+    pub(super) epoch: usize,
+    /// Batches of that epoch already done.
+    pub(super) skip: usize,
+    /// Best validation accuracy so far.
+    pub(super) best_val: Option<f64>,
+    /// Training time before this start, seconds.
+    pub(super) elapsed_s: f64,
+}
+
+/// Opens `run_dir/checkpoints` and picks the checkpoint to resume from: the latest one with
+/// `resume` (an error when there is none), none otherwise (an error when some exist).
+pub(super) fn open_checkpoints(
+    config: &TrainConfig,
+    run_dir: &Path,
+    resume: bool,
+) -> anyhow::Result<(Checkpointer, Option<(CheckpointMeta, PathBuf)>)> {
+    let ckpt = Checkpointer::new(run_dir.join("checkpoints"), config.train.keep_checkpoints)?;
+    let resume_from = if resume {
+        let latest = ckpt.latest()?;
+        if latest.is_none() {
+            bail!("--resume: no checkpoint in {}", ckpt.dir().display());
+        }
+        latest
+    } else {
+        if !ckpt.list()?.is_empty() {
+            bail!(
+                "{} already holds checkpoints: pass --resume to continue it, or choose another run folder",
+                run_dir.display()
+            );
+        }
+        None
+    };
+    Ok((ckpt, resume_from))
+}
+
+/// Loads the checkpoint `from` (if any) into the networks and the optimizer; `hash` is the
+/// current [`config_hash`], compared with the checkpoint's to warn about a changed config.
+pub(super) fn restore(
+    from: Option<&(CheckpointMeta, PathBuf)>,
+    device: &Device,
+    nets: &Nets,
+    opt: &mut Optimizer,
+    hash: &str,
+    log: &mut RunLog,
+) -> anyhow::Result<Start> {
+    let Some((meta, path)) = from else {
+        return Ok(Start {
+            step: 0,
+            epoch: 0,
+            skip: 0,
+            best_val: None,
+            elapsed_s: 0.0,
+        });
+    };
+    let tensors = checkpoint::load_tensors(path, meta, device)?;
+    checkpoint::restore_vars(path, "backbone", &nets.bb_vars, &tensors)?;
+    checkpoint::restore_vars(path, "head", &nets.head_vars, &tensors)?;
+    opt.load_state(&tensors, meta.step)?;
+    if meta.config_hash != hash {
+        log.info("warning: the configuration changed since this checkpoint was written");
+    }
+    log.info(&format!(
+        "resumed from {} (step {}, epoch {})",
+        path.display(),
+        meta.step,
+        meta.epoch
+    ));
+    Ok(Start {
+        step: meta.step,
+        epoch: meta.epoch,
+        skip: meta.batch_in_epoch,
+        best_val: meta.best_val,
+        elapsed_s: meta.elapsed_s,
+    })
+}
+
+/// SHA-256 of everything that shapes the model or the data.
+pub fn config_hash(config: &TrainConfig) -> String {
+    let key = serde_json::json!({
+        "seed": config.seed, "data": config.data, "model": config.model, "loss": config.loss,
+    });
+    hex::encode(Sha256::digest(key.to_string().as_bytes()))
+}
