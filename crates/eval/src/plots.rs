@@ -42,6 +42,22 @@ pub trait Plot {
     ) -> std::result::Result<(), String>;
 }
 
+/// Draws the series legend of `chart` (white translucent box, black border) at `position`.
+pub fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> std::result::Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FAMILY, font_size))
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)
+}
+
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
@@ -151,14 +167,7 @@ impl Plot for RocPlot<'_> {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font((FAMILY, 14))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 14)?;
         Ok(())
     }
 }
@@ -258,14 +267,7 @@ impl Plot for HistPlot<'_> {
                     PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FAMILY, 14))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperLeft, 14)?;
         Ok(())
     }
 }
@@ -382,14 +384,7 @@ impl CurvesPlot<'_> {
                 }
             }
         }
-        chart
-            .configure_series_labels()
-            .position(legend)
-            .label_font((FAMILY, 13))
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut chart, legend, 13)?;
         Ok(())
     }
 }

@@ -2,23 +2,48 @@
 //!
 //! In bf16 mode each step builds the backbone from the master weights cast to bf16 (the cast
 //! is differentiable, so gradients land on the f32 `Var`s that the optimizer updates), and the
-//! input is cast likewise. arcface-backbone's BatchNorm and fast convolution accept only
-//! f32/f64 activations today, so the bf16 values are widened back to f32 before use: the
-//! forward sees bf16-rounded weights and inputs, the arithmetic stays f32. BatchNorm buffers
-//! and the frozen scale are passed as the master variables themselves, so their running
-//! statistics update in place.
+//! input is cast likewise: convolutions, PReLU and the FC layer compute in bf16 (cuDNN and
+//! cuBLAS on CUDA), as PyTorch's autocast does. BatchNorm normalizes in f32 and returns bf16
+//! (its buffers and the frozen `features` scale are the f32 master variables themselves, so
+//! the running statistics update in place), and the embedding is widened to f32 for the margin
+//! head and the loss. candle 0.11 has no bf16 matrix product on the CPU, so there the weights
+//! and input are rounded to bf16 and widened back: bf16 numerics with f32 arithmetic (a way to
+//! test a bf16 recipe on a laptop, not a speed-up). bf16 is meant for the GPU.
 
 use std::collections::HashMap;
 
 use arcface_backbone::{init::ParamKind, Config, IResNet};
-use candle::{DType, Device, Tensor};
-use candle_nn::{ModuleT, VarBuilder, VarMap};
+use candle::{DType, Device, Shape, Tensor};
+use candle_nn::var_builder::SimpleBackend;
+use candle_nn::{Init, ModuleT, VarBuilder, VarMap};
+
+/// Named tensors handed out as they are (no dtype conversion), so that bf16 weights and f32
+/// BatchNorm buffers can sit in one network.
+struct AsIs(HashMap<String, Tensor>);
+
+impl SimpleBackend for AsIs {
+    fn get(&self, s: Shape, name: &str, _: Init, dtype: DType, dev: &Device) -> candle::Result<Tensor> {
+        let t = self.get_unchecked(name, dtype, dev)?;
+        if t.shape() != &s {
+            candle::bail!("{name}: expected shape {s:?}, the master variable has {:?}", t.shape())
+        }
+        Ok(t)
+    }
+
+    fn get_unchecked(&self, name: &str, _: DType, _: &Device) -> candle::Result<Tensor> {
+        self.0.get(name).cloned().ok_or_else(|| candle::Error::CannotFindTensor { path: name.into() })
+    }
+
+    fn contains_tensor(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
 
 /// How the backbone's forward pass is computed.
 pub enum Precision {
     /// Plain f32.
     F32,
-    /// bf16-rounded weights and inputs over f32 masters.
+    /// bf16 compute over f32 master weights.
     Bf16 {
         /// The backbone shape, to rebuild the per-step network.
         config: Config,
@@ -56,21 +81,26 @@ impl Precision {
                 varmap,
                 device,
             } => {
+                // candle has no bf16 matmul on the CPU: there the values are rounded to bf16
+                // and widened back, so the arithmetic is f32 (bf16 numerics, f32 speed).
+                let rounded = |t: &Tensor| -> candle::Result<Tensor> {
+                    let b = t.to_dtype(DType::BF16)?;
+                    if device.is_cpu() { b.to_dtype(DType::F32) } else { Ok(b) }
+                };
                 let data = varmap.data().lock().unwrap_or_else(|e| e.into_inner());
                 let mut ts = HashMap::with_capacity(data.len());
                 for (name, var) in data.iter() {
                     let t = if ParamKind::of(name).is_trainable() {
-                        var.as_tensor()
-                            .to_dtype(DType::BF16)?
-                            .to_dtype(DType::F32)?
+                        rounded(var.as_tensor())?
                     } else {
                         var.as_tensor().clone()
                     };
                     ts.insert(name.clone(), t);
                 }
                 drop(data);
-                let net = IResNet::new(config, VarBuilder::from_tensors(ts, DType::F32, device))?;
-                net.forward_t(&x.to_dtype(DType::BF16)?.to_dtype(DType::F32)?, true)
+                let vb = VarBuilder::from_backend(Box::new(AsIs(ts)), DType::BF16, device.clone());
+                let net = IResNet::new(config, vb)?;
+                net.forward_t(&rounded(x)?, true)?.to_dtype(DType::F32)
             }
         }
     }

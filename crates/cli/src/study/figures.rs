@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use arcface_eval::plots::{palette, render, Plot, PlotTarget};
+use arcface_eval::plots::{draw_legend, palette, render, Plot, PlotTarget};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -74,14 +74,7 @@ impl Plot for HistPanels<'_> {
                     .label(format!("{label} (n={}, mean {:.1})", values.len(), mean(values)))
                     .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.mix(0.6).filled()));
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font((FONT, 13))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(err)?;
+            draw_legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
         }
         Ok(())
     }
@@ -126,14 +119,7 @@ impl Plot for CirclePanels<'_> {
                         .map_err(err)?;
                 }
             }
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .label_font((FONT, 11))
-                .position(SeriesLabelPosition::LowerRight)
-                .draw()
-                .map_err(err)?;
+            draw_legend(&mut chart, SeriesLabelPosition::LowerRight, 11)?;
         }
         Ok(())
     }
