@@ -1,6 +1,9 @@
-//! Bias-free square 2D convolution as used by IResNet (PyTorch layout `Cout x Cin x K x K`),
-//! running on [`crate::fastconv`] (im2col + GEMM with its own backward) on the CPU and on
-//! candle's `conv2d` (cuDNN with the `cudnn` feature) elsewhere.
+//! Bias-free square 2D convolution as used by IResNet (PyTorch layout `Cout x Cin x K x K`).
+//! [`ConvBackend::Auto`] runs on [`crate::fastconv`] (im2col + GEMM with its own backward)
+//! for f32 on the CPU; with the `cudnn` feature, on `crate::cudnn_conv` (forward, input and
+//! weight gradients all on cuDNN) for f32/bf16/f16 on CUDA; and on candle's `conv2d`
+//! otherwise (on CUDA without `cudnn`, candle's own kernels; with it, candle's forward is
+//! cuDNN but its backward is not).
 //!
 //! Reference: `torch.nn.Conv2d(bias=False)`.
 
@@ -10,7 +13,8 @@ use candle_nn::{Init, VarBuilder};
 /// Which convolution kernel a model uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ConvBackend {
-    /// `fastconv` for f32 on the CPU, candle's conv otherwise (the default).
+    /// `fastconv` for f32 on the CPU, `cudnn_conv` on CUDA with the `cudnn` feature, candle's
+    /// conv otherwise (the default).
     #[default]
     Auto,
     /// Always candle's `Tensor::conv2d` (a reference for tests and benchmarks).
@@ -51,7 +55,13 @@ impl Conv2d {
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self.backend {
-            ConvBackend::Auto => crate::fastconv::conv2d(x, &self.weight, self.stride, self.padding),
+            ConvBackend::Auto => {
+                #[cfg(feature = "cudnn")]
+                if crate::cudnn_conv::supports(x, &self.weight) {
+                    return crate::cudnn_conv::conv2d(x, &self.weight, self.stride, self.padding);
+                }
+                crate::fastconv::conv2d(x, &self.weight, self.stride, self.padding)
+            }
             ConvBackend::Candle => x.conv2d(&self.weight, self.padding, self.stride, 1, 1),
         }
     }

@@ -23,6 +23,8 @@ pub mod batch_norm;
 mod channelwise;
 pub mod config;
 pub mod conv;
+#[cfg(feature = "cudnn")]
+pub mod cudnn_conv;
 pub mod device;
 pub mod error;
 pub mod fastconv;

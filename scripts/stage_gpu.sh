@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds, on this CPU machine, what scripts/gpu_check.sh runs on a lent GPU machine, and
+# stages it in .gpu/ (git-ignored; give the device tool carry [".gpu"]):
+#   .gpu/arcface.xz           the release CLI built with the `cudnn` feature
+#   .gpu/cudnn_conv_test.xz   the release test binary of crates/backbone/tests/cudnn_conv.rs
+#   .gpu/gpu-libs.sh          finds the CUDA/cuDNN runtime libraries there
+# The binaries are stripped and xz-compressed (each is ~100 MB raw, ~50 MB stripped, mostly
+# candle's CUDA fatbins; the transfer is capped at 64 MiB); gpu_check.sh unpacks them there.
+# Usage: bash scripts/stage_gpu.sh            (SKIP_CLI=1: only the conv test and gpu-libs.sh)
+# CUDA builds share one warm target dir (CUDA_TARGET_DIR, default ~/.cache/arcface-rs/target-cuda);
+# a cold build of the CLI takes well over ten minutes on two cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+eval "$(bash ../shared/tools/cuda-toolchain.sh --cudnn)"
+TARGET=${CUDA_TARGET_DIR:-$HOME/.cache/arcface-rs/target-cuda}
+mkdir -p .gpu
+
+# stage SRC NAME: .gpu/NAME.xz, stripped (no debug info: backtraces lose file/line there).
+stage() {
+  rm -f ".gpu/$2" ".gpu/$2.xz"
+  strip -o ".gpu/$2" "$1"
+  xz -T0 -6 ".gpu/$2"
+}
+
+if [ "${SKIP_CLI:-0}" != 1 ]; then
+  cargo build --release -p arcface-cli --features cudnn --target-dir "$TARGET"
+  stage "$TARGET/release/arcface" arcface
+fi
+
+# The test binary is target/release/deps/cudnn_conv-<hash>: take its path from cargo's JSON.
+TEST_BIN=$(cargo test --release -p arcface-backbone --features cudnn --test cudnn_conv --no-run \
+    --target-dir "$TARGET" --message-format=json \
+  | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "cudnn_conv" and m.get("executable"):
+        print(m["executable"])')
+[ -n "$TEST_BIN" ] || { echo "stage_gpu: cargo built no cudnn_conv test binary" >&2; exit 1; }
+stage "$TEST_BIN" cudnn_conv_test
+cp -f ../shared/tools/gpu-libs.sh .gpu/
+ls -l .gpu/
+echo "staged .gpu/ ($(du -sh .gpu | cut -f1); the device tool carries at most 64 MiB in all)"
