@@ -4,8 +4,9 @@
 #   .gpu/arcface.xz           the release CLI built with the `cudnn` feature
 #   .gpu/cudnn_conv_test.xz   the release test binary of crates/backbone/tests/cudnn_conv.rs
 #   .gpu/gpu-libs.sh          finds the CUDA/cuDNN runtime libraries there
-# The binaries are stripped and xz-compressed (each is ~100 MB raw, ~50 MB stripped, mostly
-# candle's CUDA fatbins; the transfer is capped at 64 MiB); gpu_check.sh unpacks them there.
+# The binaries are stripped and xz-compressed (110-180 MB raw, mostly debug info and
+# candle's CUDA fatbins; 6-9 MB as .xz; the transfer is capped at 64 MiB); gpu_check.sh
+# unpacks them there.
 # Usage: bash scripts/stage_gpu.sh            (SKIP_CLI=1: only the conv test and gpu-libs.sh)
 # CUDA builds share one warm target dir (CUDA_TARGET_DIR, default ~/.cache/arcface-rs/target-cuda);
 # a cold build of the CLI takes well over ten minutes on two cores.
