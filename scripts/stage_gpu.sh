@@ -4,6 +4,8 @@
 #   .gpu/arcface.xz           the release CLI built with the `cudnn` feature
 #   .gpu/cudnn_conv_test.xz   the release test binary of crates/backbone/tests/cudnn_conv.rs
 #   .gpu/gpu-libs.sh          finds the CUDA/cuDNN runtime libraries there
+#   .gpu/lfw/                 the LFW `dev` subset cropped to 112 px (7110 images, 26 MB), from
+#                             data/lfw (run `cargo xtask download` first; SKIP_LFW=1 skips it)
 # The binaries are stripped and xz-compressed (110-180 MB raw, mostly debug info and
 # candle's CUDA fatbins; 6-9 MB as .xz; the transfer is capped at 64 MiB); gpu_check.sh
 # unpacks them there.
@@ -40,5 +42,10 @@ for line in sys.stdin:
 [ -n "$TEST_BIN" ] || { echo "stage_gpu: cargo built no cudnn_conv test binary" >&2; exit 1; }
 stage "$TEST_BIN" cudnn_conv_test
 cp -f ../shared/tools/gpu-libs.sh .gpu/
+if [ "${SKIP_LFW:-0}" != 1 ]; then
+  rm -rf .gpu/lfw
+  # A CPU build (the normal target dir): it only decodes, crops and re-encodes JPEGs.
+  env -u CARGO_TARGET_DIR cargo run --release -p arcface-data --example crop_copy -- data/lfw .gpu/lfw 112 85 3
+fi
 ls -l .gpu/
 echo "staged .gpu/ ($(du -sh .gpu | cut -f1); the device tool carries at most 64 MiB in all)"

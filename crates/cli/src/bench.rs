@@ -85,7 +85,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 "candle  {device_name} {backbone} {precision} batch {batch}: {:.2} images/s ({:.1} ms/step){}",
                 r.images_per_sec,
                 r.step_ms,
-                r.peak_memory_mb.map(|m| format!(", peak RSS {m:.0} MB")).unwrap_or_default()
+                r.peak_memory_mb
+                    .map(|m| format!(", peak {} {m:.0} MB", if device.is_cuda() { "GPU memory in use" } else { "RSS" }))
+                    .unwrap_or_default()
             );
             results.push(r);
             if a.pytorch {
@@ -103,13 +105,67 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &a.save {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-        let path = dir.join(format!("train-{device_name}-{stamp}.json"));
-        let doc = serde_json::json!({ "unix_time": stamp, "device": device_name, "results": results });
+        let date = iso_date(stamp);
+        let path = dir.join(format!("train-{device_name}-{date}-{stamp}.json"));
+        let doc = serde_json::json!({
+            "date": date,
+            "unix_time": stamp,
+            "device": device_name,
+            "device_model": device_model(&device),
+            "results": results,
+        });
         std::fs::write(&path, serde_json::to_string_pretty(&doc)?)
             .with_context(|| format!("writing {}", path.display()))?;
         println!("saved {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// GPU memory in use in MB, the driver's view (the CUDA context and candle's cached blocks
+/// included, like `nvidia-smi`), sampled after a synchronize; `None` off CUDA.
+#[cfg(feature = "cuda")]
+fn cuda_used_mb(device: &Device) -> Option<f64> {
+    if !device.is_cuda() {
+        return None;
+    }
+    let (free, total) = candle::cuda_backend::cudarc::driver::result::mem_get_info().ok()?;
+    Some(total.saturating_sub(free) as f64 / 1e6)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_used_mb(_: &Device) -> Option<f64> {
+    None
+}
+
+/// The UTC calendar date `YYYY-MM-DD` of a Unix time (Hinnant's civil-from-days).
+fn iso_date(unix_secs: u64) -> String {
+    let z = (unix_secs / 86_400) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The GPU's name from `nvidia-smi`, or the CPU's from `/proc/cpuinfo` (best effort).
+fn device_model(device: &candle::Device) -> String {
+    if device.is_cuda() {
+        let out = std::process::Command::new("nvidia-smi").args(["--query-gpu=name", "--format=csv,noheader"]).output();
+        if let Ok(o) = out {
+            if let Some(line) = String::from_utf8_lossy(&o.stdout).lines().next() {
+                return line.trim().to_string();
+            }
+        }
+        return "unknown CUDA device".into();
+    }
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
 fn bench_one(
@@ -154,9 +210,16 @@ fn bench_one(
         step()?;
     }
     device.synchronize()?;
+    let mut peak_gpu_mb = cuda_used_mb(device);
     let t0 = Instant::now();
     for i in 0..a.steps {
         step()?;
+        if device.is_cuda() {
+            device.synchronize()?;
+            if let Some(now) = cuda_used_mb(device) {
+                peak_gpu_mb = Some(peak_gpu_mb.map_or(now, |p: f64| p.max(now)));
+            }
+        }
         if std::env::var_os("ARCFACE_BENCH_TRACE").is_some() {
             eprintln!("step {i}: {:.1} s, RSS {:.0} MB", t0.elapsed().as_secs_f64(), current_rss_mb().unwrap_or(0.0));
         }
@@ -173,7 +236,7 @@ fn bench_one(
         steps: a.steps,
         images_per_sec: (batch * a.steps) as f64 / secs,
         step_ms: secs * 1e3 / a.steps as f64,
-        peak_memory_mb: if device.is_cuda() { None } else { peak_rss_mb() },
+        peak_memory_mb: if device.is_cuda() { peak_gpu_mb } else { peak_rss_mb() },
     })
 }
 
@@ -223,4 +286,17 @@ fn pytorch(backbone: &str, precision: &str, batch: usize, a: &BenchArgs, device:
         step_ms: num("step_ms")?,
         peak_memory_mb: v["peak_memory_mb"].as_f64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso_date;
+
+    #[test]
+    fn iso_date_matches_known_days() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(951_782_400), "2000-02-29"); // a leap day of a century leap year
+        assert_eq!(iso_date(1_795_838_400), "2026-11-28");
+        assert_eq!(iso_date(4_107_542_399), "2100-02-28"); // 2100 is not a leap year
+    }
 }
