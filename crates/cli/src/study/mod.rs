@@ -42,7 +42,7 @@ const LOSSES: [&str; 2] = ["softmax", "arcface"];
 /// Arguments of `study`.
 #[derive(Args)]
 pub struct StudyArgs {
-    /// The CPU variant: the `study_quick` preset on `dev` only (about 20 minutes on 2 cores).
+    /// The CPU variant: the `study_quick` preset on `dev` only (about 6 minutes on 2 cores).
     #[arg(long)]
     pub quick: bool,
     /// Base config (preset name or TOML file); default `quick` with --quick, else `study_full`.
