@@ -67,6 +67,7 @@ if [ "${SKIP_TRAIN:-0}" != 1 ] && [ -d .gpu/lfw/lfw-deepfunneled ]; then
   sed -e 's|^dir = "data"|dir = "data"\nlfw_dir = ".gpu/lfw"\ncrop = [0, 0, 112, 112]|' \
       -e 's|^protocol = .*|protocol = "dev"|' -e '/^fold = /d' -e 's|^min_images = .*|min_images = 3|' \
       -e 's|^precision = .*|precision = "bf16"|' -e "s|^epochs = .*|epochs = $EPOCHS|" \
+      -e 's|^warmup_epochs = .*|warmup_epochs = 1.0|' \
       configs/r50_arcface.toml > "$CFG"
   start_sampler "$OUT/memory_train.txt"
   "$BIN" train --config "$CFG" --device cuda --out "$OUT/r50-dev" 2>&1 | tail -25 | tee "$OUT/train.txt"
@@ -82,7 +83,7 @@ def peak(name):
     vals = [int(l) for l in open(f"{out}/{name}") if l.strip().isdigit()]
     return max(vals) if vals else float("nan")
 rows = [json.loads(l) for l in open(f"{out}/r50-dev/metrics.jsonl") if '"kind":"train"' in l]
-ips = [r["images_per_sec"] for r in rows[1:]] or [float("nan")]
+ips = [r["images_per_sec"] for r in (rows[1:] or rows)] or [float("nan")]
 ours = json.load(open(f"{out}/r50-dev/eval/eval.json"))
 torch_ = json.load(open(f"{out}/torch_lfw.json"))
 print("r50 ArcFace bf16 on the LFW dev subset (5561 images, 629 people), pairsDevTest accuracy:")
