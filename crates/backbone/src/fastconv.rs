@@ -6,10 +6,17 @@
 //! weight gradient as a convolution whose kernel is the whole output map (a GEMM nine
 //! columns wide). Here the forward is `y_n = W @ im2col(x_n)`, the input gradient
 //! `dx_n = col2im(W^T @ dy_n)` and the weight gradient `dW = sum_n dy_n @ im2col(x_n)^T`,
-//! as in Caffe and PyTorch's CPU `slow_conv2d`. On other devices or dtypes [`conv2d`]
-//! falls back to candle's `Tensor::conv2d`, so it is always usable.
+//! as in Caffe and PyTorch's CPU `slow_conv2d`. Small output maps (the 7x7 stage of an
+//! IResNet) batch several images into one GEMM (module `grouped`); larger ones run one
+//! image per thread (`kernels`). On other devices or dtypes [`conv2d`] falls
+//! back to candle's `Tensor::conv2d`, so it is always usable.
 
+mod grouped;
+mod im2col;
 mod kernels;
+mod matmul;
+
+use grouped::Groups;
 
 use candle::{bail, CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
@@ -127,10 +134,11 @@ impl CustomOp2 for FastConv2d {
         let g = Geometry::new(l1.dims(), l2.dims(), self.stride, self.padding)?;
         let x = f32_slice(s1, l1, "input")?;
         let w = f32_slice(s2, l2, "weight")?;
-        Ok((
-            CpuStorage::F32(kernels::forward(&g, x, w)),
-            g.y_dims().into(),
-        ))
+        let y = match Groups::new(&g) {
+            Some(groups) => grouped::forward(&g, &groups, x, w),
+            None => kernels::forward(&g, x, w),
+        };
+        Ok((CpuStorage::F32(y), g.y_dims().into()))
     }
 
     fn bwd(
@@ -175,10 +183,11 @@ impl CustomOp2 for BackwardInput {
         check_dims(l2, g.y_dims().into(), "output gradient")?;
         let w = f32_slice(s1, l1, "weight")?;
         let dy = f32_slice(s2, l2, "output gradient")?;
-        Ok((
-            CpuStorage::F32(kernels::backward_input(g, w, dy)),
-            g.x_dims().into(),
-        ))
+        let dx = match Groups::new(g) {
+            Some(groups) => grouped::backward_input(g, &groups, w, dy),
+            None => kernels::backward_input(g, w, dy),
+        };
+        Ok((CpuStorage::F32(dx), g.x_dims().into()))
     }
 }
 
@@ -202,10 +211,11 @@ impl CustomOp2 for BackwardWeight {
         check_dims(l2, g.y_dims().into(), "output gradient")?;
         let x = f32_slice(s1, l1, "input")?;
         let dy = f32_slice(s2, l2, "output gradient")?;
-        Ok((
-            CpuStorage::F32(kernels::backward_weight(g, x, dy)),
-            g.w_dims().into(),
-        ))
+        let dw = match Groups::new(g) {
+            Some(groups) => grouped::backward_weight(g, &groups, x, dy),
+            None => kernels::backward_weight(g, x, dy),
+        };
+        Ok((CpuStorage::F32(dw), g.w_dims().into()))
     }
 }
 

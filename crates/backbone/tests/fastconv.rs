@@ -204,6 +204,104 @@ fn iresnet_like_layers_match_candle() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Shorthand for a square-kernel case.
+fn case(x: [usize; 4], k: usize, kernel: usize, stride: usize, pad: usize) -> Case {
+    Case {
+        x,
+        k,
+        kernel,
+        stride,
+        pad,
+    }
+}
+
+/// Small output maps (at most 128 pixels) with several images: the path that puts a group
+/// of images into one GEMM. Batches that do not divide into equal groups, fewer and more
+/// groups than threads, and batch 1 (which stays per image).
+fn small_map_cases() -> Vec<Case> {
+    vec![
+        // 7x7 maps: one group of 5, then 45 images in several unequal groups.
+        case([5, 32, 7, 7], 48, 3, 1, 1),
+        case([45, 8, 7, 7], 16, 3, 1, 1),
+        case([1, 16, 7, 7], 24, 3, 1, 1),
+        // 10x9 maps with a batch that is not a multiple of the group size.
+        case([33, 4, 10, 9], 8, 3, 1, 1),
+        // Stride-2 downsampling to 7x7 and its 1x1 stride-2 shortcut.
+        case([7, 16, 14, 14], 32, 3, 2, 1),
+        case([9, 16, 14, 14], 32, 1, 2, 0),
+        // Pointwise (1x1, stride 1) and unpadded 3x3 with odd sizes.
+        case([6, 16, 9, 9], 8, 1, 1, 0),
+        case([3, 6, 11, 9], 5, 3, 2, 0),
+    ]
+}
+
+#[test]
+fn small_maps_match_candle() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    for c in small_map_cases() {
+        check(c, &mut rng)?;
+    }
+    Ok(())
+}
+
+#[test]
+fn small_maps_match_candle_with_one_and_three_threads() -> anyhow::Result<()> {
+    // The grouping and whether groups or GEMMs run in parallel depend on the thread count.
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        let mut rng = ChaCha8Rng::seed_from_u64(17 + threads as u64);
+        pool.install(|| -> anyhow::Result<()> {
+            for c in small_map_cases() {
+                check(c, &mut rng)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Output and both gradients of `sum(conv2d(x, w) * r)`, flattened.
+fn outputs(x: &Var, w: &Var, r: &Tensor, stride: usize) -> anyhow::Result<Vec<Vec<f32>>> {
+    let y = conv2d(x.as_tensor(), w.as_tensor(), stride, 1)?;
+    let grads = y.mul(r)?.sum_all()?.backward()?;
+    let mut out = vec![y.flatten_all()?.to_vec1::<f32>()?];
+    for var in [x, w] {
+        let g = grads
+            .get(var)
+            .ok_or_else(|| anyhow::anyhow!("missing gradient"))?;
+        out.push(g.flatten_all()?.to_vec1::<f32>()?);
+    }
+    Ok(out)
+}
+
+#[test]
+fn results_are_deterministic_for_a_thread_count() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(19);
+    // 7x7 maps (grouped) and 40x40 maps (per image, several column tiles).
+    for (dims, stride) in [
+        ([37, 16, 7, 7], 1),
+        ([3, 16, 40, 40], 1),
+        ([20, 8, 14, 14], 2),
+    ] {
+        let x = Var::from_tensor(&random(&mut rng, &dims)?)?;
+        let w = Var::from_tensor(&random(&mut rng, &[24, dims[1], 3, 3])?)?;
+        let y_dims = conv2d(x.as_tensor(), w.as_tensor(), stride, 1)?
+            .dims()
+            .to_vec();
+        let r = random(&mut rng, &y_dims)?;
+        let first = outputs(&x, &w, &r, stride)?;
+        for _ in 0..2 {
+            anyhow::ensure!(
+                outputs(&x, &w, &r, stride)? == first,
+                "{dims:?}: results differ"
+            );
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn non_contiguous_inputs_are_handled() -> anyhow::Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(11);

@@ -1,5 +1,6 @@
-//! Slice-level kernels of the fast convolution: im2col, col2im and the three GEMMs
-//! (forward, input gradient, weight gradient), parallel over images with rayon.
+//! The per-image path of the fast convolution: the three GEMMs (forward, input gradient,
+//! weight gradient) one image and one column tile at a time, parallel over images with
+//! rayon. Used for maps wide enough that one image makes a wide GEMM.
 //!
 //! Reference: Chellapilla et al., "High Performance Convolutional Neural Networks for
 //! Document Processing" (2006), the im2col + GEMM lowering used by Caffe and PyTorch's
@@ -9,6 +10,8 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use super::im2col::{col2im_channel, im2col_channel, Tile};
+use super::matmul::{matmul, row_major, transposed, Mat};
 use super::Geometry;
 
 /// How one image's work is run: either images go to different threads and each GEMM is
@@ -38,41 +41,6 @@ impl Plan {
     }
 }
 
-/// Range of output columns `ox` whose input column `ox*s + kx - pad` lies in `0..w`.
-fn valid_ox(g: &Geometry, kx: usize) -> (usize, usize) {
-    let s = g.stride;
-    let lo = if g.pad > kx {
-        (g.pad - kx).div_ceil(s)
-    } else {
-        0
-    };
-    let hi = if g.w + g.pad > kx {
-        (g.w + g.pad - kx).div_ceil(s)
-    } else {
-        0
-    };
-    (lo.min(g.wo), hi.min(g.wo).max(lo.min(g.wo)))
-}
-
-/// Input row of output row `oy` for kernel row `ky`, if it is inside the image.
-fn input_row(g: &Geometry, oy: usize, ky: usize) -> Option<usize> {
-    let iy = (oy * g.stride + ky).checked_sub(g.pad)?;
-    (iy < g.h).then_some(iy)
-}
-
-/// A band of output rows `oy0..oy1`; its column matrix has `(oy1 - oy0) * wo` columns.
-#[derive(Clone, Copy)]
-struct Tile {
-    oy0: usize,
-    oy1: usize,
-}
-
-impl Tile {
-    fn cols(&self, g: &Geometry) -> usize {
-        (self.oy1 - self.oy0) * g.wo
-    }
-}
-
 /// Column tiles small enough to stay in L2 between im2col and the GEMM that reads them
 /// (a whole 56x56x64 image's columns are 7 MB), but wide enough to keep the GEMM efficient.
 fn tiles(g: &Geometry) -> impl Iterator<Item = Tile> + '_ {
@@ -87,69 +55,6 @@ fn tiles(g: &Geometry) -> impl Iterator<Item = Tile> + '_ {
         oy0,
         oy1: (oy0 + rows).min(g.ho),
     })
-}
-
-/// Writes the `kh*kw` column rows of one input channel plane (`h*w`) for one tile.
-fn im2col_channel(g: &Geometry, t: Tile, plane: &[f32], rows: &mut [f32]) {
-    let pt = t.cols(g);
-    for ky in 0..g.kh {
-        for kx in 0..g.kw {
-            let row = &mut rows[(ky * g.kw + kx) * pt..][..pt];
-            let (lo, hi) = valid_ox(g, kx);
-            for oy in t.oy0..t.oy1 {
-                let dst = &mut row[(oy - t.oy0) * g.wo..][..g.wo];
-                let Some(iy) = input_row(g, oy, ky) else {
-                    dst.fill(0.0);
-                    continue;
-                };
-                dst[..lo].fill(0.0);
-                dst[hi..].fill(0.0);
-                if hi > lo {
-                    let src = &plane[iy * g.w..][..g.w];
-                    let ix0 = lo * g.stride + kx - g.pad;
-                    if g.stride == 1 {
-                        dst[lo..hi].copy_from_slice(&src[ix0..ix0 + (hi - lo)]);
-                    } else {
-                        for (j, d) in dst[lo..hi].iter_mut().enumerate() {
-                            *d = src[ix0 + j * g.stride];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Adds one tile's `kh*kw` column rows of one channel into its plane.
-fn col2im_channel(g: &Geometry, t: Tile, rows: &[f32], plane: &mut [f32]) {
-    let pt = t.cols(g);
-    for ky in 0..g.kh {
-        for kx in 0..g.kw {
-            let row = &rows[(ky * g.kw + kx) * pt..][..pt];
-            let (lo, hi) = valid_ox(g, kx);
-            if hi <= lo {
-                continue;
-            }
-            for oy in t.oy0..t.oy1 {
-                let Some(iy) = input_row(g, oy, ky) else {
-                    continue;
-                };
-                let base = (oy - t.oy0) * g.wo;
-                let src = &row[base + lo..base + hi];
-                let dst = &mut plane[iy * g.w..][..g.w];
-                let ix0 = lo * g.stride + kx - g.pad;
-                if g.stride == 1 {
-                    for (d, s) in dst[ix0..ix0 + (hi - lo)].iter_mut().zip(src) {
-                        *d += *s;
-                    }
-                } else {
-                    for (j, s) in src.iter().enumerate() {
-                        dst[ix0 + j * g.stride] += *s;
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// One tile of an image's column matrix (`x_img` is `C*H*W`); channels in parallel when
@@ -167,10 +72,10 @@ fn im2col<'a>(
     if parallel {
         col.par_chunks_mut(rows_len)
             .zip(x_img.par_chunks(plane_len))
-            .for_each(|(rows, plane)| im2col_channel(g, t, plane, rows));
+            .for_each(|(rows, plane)| im2col_channel(g, t, plane, rows, t.cols(g)));
     } else {
         for (rows, plane) in col.chunks_mut(rows_len).zip(x_img.chunks(plane_len)) {
-            im2col_channel(g, t, plane, rows);
+            im2col_channel(g, t, plane, rows, t.cols(g));
         }
     }
     col
@@ -184,10 +89,10 @@ fn col2im(g: &Geometry, t: Tile, col: &[f32], dx_img: &mut [f32], parallel: bool
         dx_img
             .par_chunks_mut(plane_len)
             .zip(col.par_chunks(rows_len))
-            .for_each(|(plane, rows)| col2im_channel(g, t, rows, plane));
+            .for_each(|(plane, rows)| col2im_channel(g, t, rows, t.cols(g), plane));
     } else {
         for (plane, rows) in dx_img.chunks_mut(plane_len).zip(col.chunks(rows_len)) {
-            col2im_channel(g, t, rows, plane);
+            col2im_channel(g, t, rows, t.cols(g), plane);
         }
     }
 }
@@ -199,52 +104,6 @@ fn scratch_len(g: &Geometry) -> usize {
     }
     let widest = tiles(g).map(|t| t.cols(g)).max().unwrap_or(0);
     g.c * g.kh * g.kw * widest
-}
-
-/// Row-major matrix view for `gemm`: pointer plus row and column strides.
-struct Mat<T> {
-    ptr: T,
-    rs: isize,
-    cs: isize,
-}
-
-/// `dst (m x n) = [dst +] lhs (m x k) @ rhs (k x n)`.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    (m, n, k): (usize, usize, usize),
-    dst: Mat<*mut f32>,
-    accumulate: bool,
-    lhs: Mat<*const f32>,
-    rhs: Mat<*const f32>,
-    par: Parallelism,
-) {
-    // SAFETY: every caller passes pointers into live slices whose lengths cover the
-    // strided m x n, m x k and k x n extents (checked by the debug asserts at call sites),
-    // and `dst` does not alias `lhs` or `rhs`.
-    unsafe {
-        gemm::gemm(
-            m, n, k, dst.ptr, dst.cs, dst.rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs,
-            rhs.rs, 1.0f32, 1.0f32, false, false, false, par,
-        )
-    }
-}
-
-fn row_major<T>(ptr: T, cols: usize) -> Mat<T> {
-    Mat {
-        ptr,
-        rs: cols as isize,
-        cs: 1,
-    }
-}
-
-fn transposed<T>(ptr: T, rows_of_original: usize) -> Mat<T> {
-    // Element (i, j) of the transpose is element (j, i) of a row-major matrix whose rows
-    // are `rows_of_original` long.
-    Mat {
-        ptr,
-        rs: 1,
-        cs: rows_of_original as isize,
-    }
 }
 
 /// Runs `f(image, out_chunk, scratch)` over images, reusing one scratch column per task.

@@ -1,0 +1,49 @@
+//! Strided matrix views and one thin wrapper over `gemm::gemm`, shared by the per-image
+//! and the grouped kernels.
+
+use gemm::Parallelism;
+
+/// Strided matrix view for `gemm`: pointer plus row and column strides.
+pub(super) struct Mat<T> {
+    pub(super) ptr: T,
+    pub(super) rs: isize,
+    pub(super) cs: isize,
+}
+
+/// `dst (m x n) = [dst +] lhs (m x k) @ rhs (k x n)`.
+pub(super) fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: Mat<*mut f32>,
+    accumulate: bool,
+    lhs: Mat<*const f32>,
+    rhs: Mat<*const f32>,
+    par: Parallelism,
+) {
+    // SAFETY: every caller passes pointers into live slices whose lengths cover the
+    // strided m x n, m x k and k x n extents, and `dst` does not alias `lhs` or `rhs`.
+    unsafe {
+        gemm::gemm(
+            m, n, k, dst.ptr, dst.cs, dst.rs, accumulate, lhs.ptr, lhs.cs, lhs.rs, rhs.ptr, rhs.cs,
+            rhs.rs, 1.0f32, 1.0f32, false, false, false, par,
+        )
+    }
+}
+
+/// A row-major matrix whose rows are `cols` long.
+pub(super) fn row_major<T>(ptr: T, cols: usize) -> Mat<T> {
+    Mat {
+        ptr,
+        rs: cols as isize,
+        cs: 1,
+    }
+}
+
+/// The transpose of a row-major matrix whose rows are `rows_of_original` long.
+pub(super) fn transposed<T>(ptr: T, rows_of_original: usize) -> Mat<T> {
+    // Element (i, j) of the transpose is element (j, i) of the original.
+    Mat {
+        ptr,
+        rs: 1,
+        cs: rows_of_original as isize,
+    }
+}
