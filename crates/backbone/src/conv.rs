@@ -52,9 +52,18 @@ impl Conv2d {
     }
 }
 
+/// `ARCFACE_CONV=candle` in the environment makes [`ConvBackend::Auto`] take candle's own
+/// `conv2d` (for A/B timing against `fastconv`/`cudnn_conv`, or as a way around a broken
+/// kernel); read once per process.
+fn candle_forced() -> bool {
+    static FORCED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var("ARCFACE_CONV").is_ok_and(|v| v.eq_ignore_ascii_case("candle")))
+}
+
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self.backend {
+            ConvBackend::Auto if candle_forced() => x.conv2d(&self.weight, self.padding, self.stride, 1, 1),
             ConvBackend::Auto => {
                 #[cfg(feature = "cudnn")]
                 if crate::cudnn_conv::supports(x, &self.weight) {

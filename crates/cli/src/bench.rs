@@ -78,9 +78,19 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let device_name = if device.is_cuda() { "cuda" } else { "cpu" };
     let batch = a.batch_size.unwrap_or(if device.is_cuda() { 128 } else { 32 });
     let mut results = Vec::new();
+    // A failing configuration (an unsupported dtype, out of memory, a missing PyTorch) is
+    // reported and skipped: the others still run and are saved, and the exit code says so.
+    let mut failures = Vec::new();
     for backbone in &a.backbones {
         for precision in &a.precision {
-            let r = bench_one(backbone, precision, batch, &a, &device, device_name)?;
+            let r = match bench_one(backbone, precision, batch, &a, &device, device_name) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("candle  {device_name} {backbone} {precision} batch {batch}: FAILED: {e:#}");
+                    failures.push(format!("candle {backbone} {precision}"));
+                    continue;
+                }
+            };
             println!(
                 "candle  {device_name} {backbone} {precision} batch {batch}: {:.2} images/s ({:.1} ms/step){}",
                 r.images_per_sec,
@@ -89,16 +99,25 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                     .map(|m| format!(", peak {} {m:.0} MB", if device.is_cuda() { "GPU memory in use" } else { "RSS" }))
                     .unwrap_or_default()
             );
+            let ours = r.images_per_sec;
             results.push(r);
             if a.pytorch {
-                let t = pytorch(backbone, precision, batch, &a, device_name)?;
-                println!(
-                    "pytorch {device_name} {backbone} {precision} batch {batch}: {:.2} images/s ({:.1} ms/step)",
-                    t.images_per_sec, t.step_ms
-                );
-                let c = results.last().map(|r| r.images_per_sec).unwrap_or(0.0);
-                println!("ratio candle/pytorch: {:.2}x", c / t.images_per_sec);
-                results.push(t);
+                match pytorch(backbone, precision, batch, &a, device_name) {
+                    Ok(t) => {
+                        println!(
+                            "pytorch {device_name} {backbone} {precision} batch {batch}: {:.2} images/s ({:.1} ms/step){}",
+                            t.images_per_sec,
+                            t.step_ms,
+                            t.peak_memory_mb.map(|m| format!(", peak allocated {m:.0} MB")).unwrap_or_default()
+                        );
+                        println!("ratio candle/pytorch: {:.2}x", ours / t.images_per_sec);
+                        results.push(t);
+                    }
+                    Err(e) => {
+                        eprintln!("pytorch {device_name} {backbone} {precision} batch {batch}: FAILED: {e:#}");
+                        failures.push(format!("pytorch {backbone} {precision}"));
+                    }
+                }
             }
         }
     }
@@ -118,7 +137,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("writing {}", path.display()))?;
         println!("saved {}", path.display());
     }
-    Ok(ExitCode::SUCCESS)
+    if failures.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("bench: {} configuration(s) failed: {}", failures.len(), failures.join(", "));
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 /// GPU memory in use in MB, the driver's view (the CUDA context and candle's cached blocks
@@ -164,7 +188,12 @@ fn device_model(device: &candle::Device) -> String {
     }
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 
@@ -258,7 +287,14 @@ fn proc_status_mb(key: &str) -> Option<f64> {
 }
 
 fn pytorch(backbone: &str, precision: &str, batch: usize, a: &BenchArgs, device: &str) -> anyhow::Result<BenchResult> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/pytorch/train_bench.py");
+    // From the working directory when run at the workspace root (also a copy of the tree on
+    // another machine), else where this binary was built.
+    let rel = PathBuf::from("benches/pytorch/train_bench.py");
+    let script = if rel.is_file() {
+        rel
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../benches/pytorch/train_bench.py")
+    };
     let out = Command::new(&a.python)
         .arg(&script)
         .args(["--backbone", backbone, "--precision", precision, "--device", device])
