@@ -27,6 +27,10 @@
 #     pairsDevTest accuracy; then the same training in PyTorch (benches/pytorch/train_lfw.py).
 #  4. The r50 bf16 bench step again on candle's own convolution kernels (ARCFACE_CONV=candle),
 #     to show what the cuDNN backward passes buy.
+# Switches: SKIP_CUDNN_TEST=1, SKIP_TRAIN=1, SKIP_TORCH_TRAIN=1, SKIP_AB=1 (phase 4), AB=1 runs
+# first a quick A/B of the r50 bf16 step with its forward/backward/optimizer split: as built,
+# then with the CUDA memory pool's default release (ARCFACE_CUDA_POOL=release), then with
+# BatchNorm/PReLU on candle's autograd (ARCFACE_NORM=reference).
 # Results land in runs/gpu/ (WORK); where the device tool sets OUT, a log and a tarball of the
 # small result files are copied there (it brings back at most 8 files).
 # Budget: about 7 minutes on an H100/H200 (EPOCHS=10 by default); phases are cut short so the
@@ -102,7 +106,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$WOR
 python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())'
 
 # 1. Correctness of the cuDNN convolution (crates/backbone/src/cudnn_conv.rs) before any timing.
-if [ -x .gpu/cudnn_conv_test ]; then
+if [ -x .gpu/cudnn_conv_test ] && [ "${SKIP_CUDNN_TEST:-0}" != 1 ]; then
   ARCFACE_REQUIRE_GPU=1 phase cudnn_conv_test 90 .gpu/cudnn_conv_test --nocapture
   if [ "${FAILED[*]}" = cudnn_conv_test ]; then
     say "cuDNN convolution test failed: the rest runs on candle's convolution (ARCFACE_CONV=candle)"
@@ -110,10 +114,18 @@ if [ -x .gpu/cudnn_conv_test ]; then
   fi
 fi
 
+# 1b. What each CUDA change buys, on the r50 bf16 step (AB=1).
+if [ "${AB:-0}" = 1 ]; then
+  AB_ARGS=(bench --device cuda --backbones r50 --precision bf16 --batch-size 128 --warmup 3 --steps 8 --breakdown)
+  phase ab_built 60 "$BIN" "${AB_ARGS[@]}"
+  ARCFACE_CUDA_POOL=release phase ab_pool_release 60 "$BIN" "${AB_ARGS[@]}"
+  ARCFACE_NORM=reference phase ab_norm_reference 60 "$BIN" "${AB_ARGS[@]}"
+fi
+
 # 2. The side-by-side training-step bench.
 start_sampler "$WORK/memory_bench.txt"
 phase bench 200 "$BIN" bench --device cuda --backbones r34,r50 --precision f32,bf16 --batch-size 128 \
-  --warmup 5 --steps 20 --pytorch --save "$WORK"
+  --warmup 5 --steps 20 --pytorch --breakdown --save "$WORK"
 stop_sampler
 say "peak GPU memory during the bench (MiB, driver view): $(peak "$WORK/memory_bench.txt")"
 
@@ -130,7 +142,7 @@ if [ "${SKIP_TRAIN:-0}" != 1 ] && [ -d .gpu/lfw/lfw-deepfunneled ]; then
   phase train 150 "$BIN" train --config "$CFG" --device cuda --out "$WORK/r50-dev"
   stop_sampler
   start_sampler "$WORK/memory_torch.txt"
-  PYTHONUNBUFFERED=1 phase torch_train 150 python3 benches/pytorch/train_lfw.py --config "$CFG" \
+  [ "${SKIP_TORCH_TRAIN:-0}" = 1 ] || PYTHONUNBUFFERED=1 phase torch_train 150 python3 benches/pytorch/train_lfw.py --config "$CFG" \
     --lfw-dir .gpu/lfw --device cuda --amp bf16 --data-on host --json "$WORK/torch_lfw.json"
   stop_sampler
   python3 - "$WORK" <<'PY' || FAILED+=(train_summary)

@@ -5,11 +5,16 @@
 //! Reference: Ioffe & Szegedy, "Batch Normalization", 2015; `torch.nn.BatchNorm2d`.
 //! candle-nn's `BatchNorm` is not used because its scale is always a trainable tensor and
 //! its training path transposes the whole activation to make it contiguous. On CPU f32 the
-//! training forward and backward are fused kernels (`fused.rs`); elsewhere, and in
-//! [`BatchNorm::forward_reference`], they are a composition of candle ops.
+//! training forward and backward are fused kernels (`fused.rs`); on other devices the
+//! forward is a composition of candle ops with a closed-form backward (`crate::closed_grad`,
+//! see there why); in [`BatchNorm::forward_reference`], both are candle ops and autograd.
+
+use std::sync::Arc;
 
 use candle::{DType, Result, Tensor, Var, D};
 use candle_nn::{Init, ModuleT, VarBuilder};
+
+use crate::closed_grad::{channel_sum, check_float, ncl, per_channel, with_closed_grad, ClosedGrad};
 
 mod fused;
 
@@ -38,10 +43,8 @@ impl BatchNorm {
         let bias = vb.get_with_hints(channels, "bias", Init::Const(0.0))?;
         // `Var::from_tensor` keeps a VarMap's variable (same storage), so updating the
         // running statistics here updates what `save_weights` writes.
-        let running_mean =
-            Var::from_tensor(&vb.get_with_hints(channels, "running_mean", Init::Const(0.0))?)?;
-        let running_var =
-            Var::from_tensor(&vb.get_with_hints(channels, "running_var", Init::Const(1.0))?)?;
+        let running_mean = Var::from_tensor(&vb.get_with_hints(channels, "running_mean", Init::Const(0.0))?)?;
+        let running_var = Var::from_tensor(&vb.get_with_hints(channels, "running_var", Init::Const(1.0))?)?;
         Ok(Self { weight, bias, running_mean, running_var, eps: BN_EPS, momentum: BN_MOMENTUM })
     }
 
@@ -59,23 +62,28 @@ impl BatchNorm {
     /// reference that the fused path is tested against. Same dtypes and side effects
     /// (running statistics in training) as [`ModuleT::forward_t`].
     pub fn forward_reference(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_with(x, train, false)
+        self.forward_with(x, train, Path::Reference)
+    }
+
+    /// The accelerator path on any device: batch statistics with candle ops, backward in
+    /// closed form ([`crate::closed_grad`]). What CUDA runs; public for its tests on CPU.
+    #[doc(hidden)]
+    pub fn forward_closed_grad(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_with(x, train, Path::ClosedGrad)
     }
 
     /// Half-precision input is normalized in f32 and cast back, so that sums and variances
     /// never round to 8 mantissa bits.
-    fn forward_with(&self, x: &Tensor, train: bool, allow_fused: bool) -> Result<Tensor> {
+    fn forward_with(&self, x: &Tensor, train: bool, path: Path) -> Result<Tensor> {
         match x.dtype() {
-            DType::F32 | DType::F64 => self.forward_float(x, train, allow_fused),
-            DType::BF16 | DType::F16 => {
-                self.forward_float(&x.to_dtype(DType::F32)?, train, allow_fused)?.to_dtype(x.dtype())
-            }
+            DType::F32 | DType::F64 => self.forward_float(x, train, path),
+            DType::BF16 | DType::F16 => self.forward_float(&x.to_dtype(DType::F32)?, train, path)?.to_dtype(x.dtype()),
             other => candle::bail!("batch-norm expects a float input, got {other:?}"),
         }
     }
 
     /// `x` is f32 or f64; the scale and shift are cast to its dtype (a no-op when equal).
-    fn forward_float(&self, x: &Tensor, train: bool, allow_fused: bool) -> Result<Tensor> {
+    fn forward_float(&self, x: &Tensor, train: bool, path: Path) -> Result<Tensor> {
         let weight = self.weight.to_dtype(x.dtype())?;
         let bias = self.bias.to_dtype(x.dtype())?;
         let c = Self::channel_shape(x)?[1];
@@ -88,12 +96,21 @@ impl BatchNorm {
         if count < 2 {
             candle::bail!("batch-norm training needs more than one value per channel, got {:?}", x.shape())
         }
-        if allow_fused && x.device().is_cpu() && x.dtype() == DType::F32 {
+        let path = match path {
+            Path::Auto if x.device().is_cpu() && x.dtype() == DType::F32 => Path::Fused,
+            Path::Auto if x.device().is_cpu() || crate::closed_grad::disabled() => Path::Reference,
+            Path::Auto => Path::ClosedGrad,
+            p => p,
+        };
+        if path == Path::Fused {
             let (y, stats) = fused::train_forward(x, &weight, &bias, self.eps)?;
             let mean = Tensor::new(stats.mean.as_slice(), x.device())?;
             let var = Tensor::new(stats.var.as_slice(), x.device())?;
             self.update_running(&mean, &var, count)?;
             return Ok(y);
+        }
+        if path == Path::ClosedGrad {
+            return self.train_closed_grad(x, &weight, &bias, count);
         }
         // Reduce the contiguous spatial axis first, then the batch axis: both are cheap.
         let x3 = x.reshape((x.dim(0)?, c, ()))?;
@@ -102,6 +119,31 @@ impl BatchNorm {
         let var = (centered.sqr()?.sum(D::Minus1)?.sum(0)? / count as f64)?;
         self.update_running(&mean.detach(), &var.detach(), count)?;
         self.affine(x, &weight, &bias, &mean, &var)
+    }
+
+    /// Training forward from detached inputs, backward by [`BnGrad`].
+    fn train_closed_grad(&self, x: &Tensor, weight: &Tensor, bias: &Tensor, count: usize) -> Result<Tensor> {
+        check_float("batch-norm", x)?;
+        let x3 = ncl(&x.detach())?;
+        let m = count as f64;
+        let rough = (channel_sum(&x3)? / m)?;
+        let centered = x3.broadcast_sub(&per_channel(&rough)?)?;
+        // Second pass on the centred values: `d` is the first mean's rounding error (large
+        // where a channel's mean dwarfs its spread), removed from the mean and the variance.
+        let d = (channel_sum(&centered)? / m)?;
+        let mean = (&rough + &d)?;
+        let var = ((channel_sum(&centered.sqr()?)? / m)? - d.sqr()?)?.relu()?;
+        self.update_running(&mean, &var, count)?;
+        let inv_std = (&var + self.eps)?.sqrt()?.recip()?;
+        let (w, b) = (weight.detach(), bias.detach());
+        let scale = (&w * &inv_std)?;
+        let shift = (&b - (&d * &scale)?)?;
+        let y3 = centered.broadcast_mul(&per_channel(&scale)?)?.broadcast_add(&per_channel(&shift)?)?;
+        let value = y3.reshape(x.shape())?;
+        // The parameters travel as one 2 x C tensor; `stack`'s backward splits the gradient
+        // (a frozen, detached scale then gets none).
+        let p = Tensor::stack(&[weight, bias], 0)?;
+        with_closed_grad(x, &p, &value, Arc::new(BnGrad { mean, inv_std, weight: w, count }))
     }
 
     /// `N x C x ...` to the broadcast shape of a per-channel vector, `[1, C, 1, ...]`.
@@ -138,10 +180,52 @@ impl BatchNorm {
 }
 
 impl ModuleT for BatchNorm {
-    /// Batch statistics when `train` (fused kernels on CPU f32), running statistics
-    /// otherwise. f32 and f64 inputs are computed in their dtype, bf16 and f16 in f32.
+    /// Batch statistics when `train` (fused kernels on CPU f32, closed-form backward on
+    /// other devices), running statistics otherwise. f32 and f64 inputs are computed in their
+    /// dtype, bf16 and f16 in f32.
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_with(x, train, true)
+        self.forward_with(x, train, Path::Auto)
+    }
+}
+
+/// Which implementation of the training forward (and so of the backward) runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// Fused on CPU f32, reference elsewhere on CPU, closed-form off the CPU.
+    Auto,
+    Fused,
+    Reference,
+    ClosedGrad,
+}
+
+/// Training-mode BatchNorm's backward with the batch statistics saved by the forward
+/// (`M` values per channel, `xhat = (x - mean) * inv_std`, `y = w * xhat + b`):
+/// `db = sum(g)`, `dw = sum(g * xhat)`, `dx = w * inv_std * (g - db / M - xhat * dw / M)`
+/// (Ioffe & Szegedy 2015, section 3, written per channel).
+struct BnGrad {
+    mean: Tensor,
+    inv_std: Tensor,
+    weight: Tensor,
+    count: usize,
+}
+
+impl ClosedGrad for BnGrad {
+    fn name(&self) -> &'static str {
+        "batch-norm"
+    }
+
+    fn grads(&self, x: &Tensor, _p: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+        let m = self.count as f64;
+        let (x3, g3) = (ncl(x)?, ncl(grad)?);
+        let xhat = x3.broadcast_sub(&per_channel(&self.mean)?)?.broadcast_mul(&per_channel(&self.inv_std)?)?;
+        let db = channel_sum(&g3)?;
+        // `dw = sum(g * xhat) = sum((g - mean(g)) * xhat)` as `sum(xhat) = 0`; the centred form
+        // avoids the cancellation when a channel's gradient has a large mean.
+        let gc = g3.broadcast_sub(&per_channel(&(&db / m)?)?)?;
+        let dw = channel_sum(&(&gc * &xhat)?)?;
+        let k = (&self.weight * &self.inv_std)?;
+        let dx = gc.sub(&xhat.broadcast_mul(&per_channel(&(&dw / m)?)?)?)?.broadcast_mul(&per_channel(&k)?)?;
+        Ok((dx.reshape(x.shape())?, Tensor::stack(&[&dw, &db], 0)?))
     }
 }
 

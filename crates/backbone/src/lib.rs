@@ -21,6 +21,7 @@
 
 pub mod batch_norm;
 mod channelwise;
+mod closed_grad;
 pub mod config;
 pub mod conv;
 #[cfg(feature = "cudnn")]

@@ -2,13 +2,18 @@
 //! gradients: `dx = dy` or `w_c * dy`, `dw_c = sum(dy * x)` over the non-positive inputs.
 //!
 //! Reference: He et al., "Delving Deep into Rectifiers", 2015; `torch.nn.PReLU(C)`. On CPU
-//! f32 the forward and backward are single-pass kernels over `N x C x L` blocks; elsewhere,
-//! and in [`PReLU::forward_reference`], they are candle-nn's composition of candle ops
-//! (`max(x, 0) + w * min(x, 0)`), which costs several full-size temporaries per pass.
+//! f32 the forward and backward are single-pass kernels over `N x C x L` blocks; on other
+//! devices the forward is candle ops with a closed-form backward (`crate::closed_grad`); in
+//! [`PReLU::forward_reference`] (and on CPU for other dtypes), both are candle-nn's
+//! composition `max(x, 0) + w * min(x, 0)` and autograd, which costs several full-size
+//! temporaries per pass.
 
 use candle::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Module, Result, Shape, Tensor};
 
+use std::sync::Arc;
+
 use crate::channelwise::{channel_slice, f32_slice, sum_pairs, Blocks};
+use crate::closed_grad::{channel_sum, ncl, per_channel, with_closed_grad, ClosedGrad};
 
 const OP: &str = "prelu";
 
@@ -40,6 +45,16 @@ impl PReLU {
         x.maximum(&zeros)? + x.minimum(&zeros)?.broadcast_mul(&w)?
     }
 
+    /// The accelerator path on any device: forward with candle ops, backward in closed form
+    /// ([`crate::closed_grad`]). What CUDA runs; public for its tests on CPU.
+    #[doc(hidden)]
+    pub fn forward_closed_grad(&self, x: &Tensor) -> Result<Tensor> {
+        self.channels(x)?;
+        let w = self.weight.to_dtype(x.dtype())?;
+        let value = self.forward_reference(&x.detach())?.detach();
+        with_closed_grad(x, &w, &value, Arc::new(PReluGrad))
+    }
+
     /// The channel count of `x`, checked against the number of slopes.
     fn channels(&self, x: &Tensor) -> Result<usize> {
         if x.rank() < 2 {
@@ -61,15 +76,33 @@ impl Module for PReLU {
     /// Fused kernel for CPU f32 input and slopes, [`PReLU::forward_reference`] otherwise.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         self.channels(x)?;
-        let fused = x.device().is_cpu()
-            && x.dtype() == DType::F32
-            && self.weight.dtype() == DType::F32
-            && x.elem_count() > 0;
+        let fused =
+            x.device().is_cpu() && x.dtype() == DType::F32 && self.weight.dtype() == DType::F32 && x.elem_count() > 0;
         if !fused {
-            return self.forward_reference(x);
+            if x.device().is_cpu() || x.elem_count() == 0 || crate::closed_grad::disabled() {
+                return self.forward_reference(x);
+            }
+            return self.forward_closed_grad(x);
         }
-        x.contiguous()?
-            .apply_op2(&self.weight.contiguous()?, PReluOp)
+        x.contiguous()?.apply_op2(&self.weight.contiguous()?, PReluOp)
+    }
+}
+
+/// PReLU's backward with candle ops: `dx = g` where `x > 0`, `w_c * g` elsewhere;
+/// `dw_c = sum(g * min(x, 0))`.
+struct PReluGrad;
+
+impl ClosedGrad for PReluGrad {
+    fn name(&self) -> &'static str {
+        OP
+    }
+
+    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (x3, g3) = (ncl(x)?, ncl(grad)?);
+        let negative = x3.minimum(0.0)?;
+        let dw = channel_sum(&(&g3 * &negative)?)?;
+        let dx = x3.gt(0.0)?.where_cond(&g3, &g3.broadcast_mul(&per_channel(w)?)?)?;
+        Ok((dx.reshape(x.shape())?, dw))
     }
 }
 
@@ -81,13 +114,7 @@ impl CustomOp2 for PReluOp {
         "prelu"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = Blocks::of(l1.dims())?;
         let x = f32_slice(s1, l1, OP, "input")?;
         let w = channel_slice(s2, l2, g.c, OP, "weight")?;
@@ -101,13 +128,7 @@ impl CustomOp2 for PReluOp {
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let dy = grad.contiguous()?;
         let dx = match x.track_op() {
             true => Some(x.apply_op3_no_bwd(w, &dy, &GradInput)?),
@@ -161,25 +182,11 @@ impl CustomOp2 for GradWeight {
         "prelu-grad-weight"
     }
 
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = same_blocks(l1, l2)?;
         let x = f32_slice(s1, l1, OP, "input")?;
         let dy = f32_slice(s2, l2, OP, "output gradient")?;
-        let sums = g.channel_sums(|b| {
-            [sum_pairs(g.run(x, b), g.run(dy, b), |v, d| {
-                if v > 0.0 {
-                    0.0
-                } else {
-                    v * d
-                }
-            })]
-        });
+        let sums = g.channel_sums(|b| [sum_pairs(g.run(x, b), g.run(dy, b), |v, d| if v > 0.0 { 0.0 } else { v * d })]);
         let dw = sums.iter().map(|s| s[0] as f32).collect();
         Ok((CpuStorage::F32(dw), g.c.into()))
     }
@@ -188,11 +195,7 @@ impl CustomOp2 for GradWeight {
 /// The common view of an input and a same-shaped output gradient.
 fn same_blocks(l1: &Layout, l2: &Layout) -> Result<Blocks> {
     if l1.shape() != l2.shape() {
-        candle::bail!(
-            "{OP}: input {:?} and output gradient {:?} differ in shape",
-            l1.shape(),
-            l2.shape()
-        )
+        candle::bail!("{OP}: input {:?} and output gradient {:?} differ in shape", l1.shape(), l2.shape())
     }
     Blocks::of(l1.dims())
 }

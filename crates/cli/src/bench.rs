@@ -56,6 +56,18 @@ pub struct BenchArgs {
     /// Write the results as JSON into this folder (e.g. benches/results).
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// After the timed steps, time a few more split into forward (backbone and head, loss
+    /// included), backward and optimizer, synchronizing the device between them.
+    #[arg(long)]
+    pub breakdown: bool,
+}
+
+/// Milliseconds per step in each phase (`--breakdown`).
+#[derive(Serialize, Clone, Debug)]
+pub struct Breakdown {
+    forward_ms: f64,
+    backward_ms: f64,
+    optimizer_ms: f64,
 }
 
 /// One measured configuration.
@@ -71,6 +83,8 @@ pub struct BenchResult {
     images_per_sec: f64,
     step_ms: f64,
     peak_memory_mb: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    breakdown: Option<Breakdown>,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -99,6 +113,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                     .map(|m| format!(", peak {} {m:.0} MB", if device.is_cuda() { "GPU memory in use" } else { "RSS" }))
                     .unwrap_or_default()
             );
+            if let Some(b) = &r.breakdown {
+                println!(
+                    "  phases: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms",
+                    b.forward_ms, b.backward_ms, b.optimizer_ms
+                );
+            }
             let ours = r.images_per_sec;
             results.push(r);
             if a.pytorch {
@@ -255,6 +275,30 @@ fn bench_one(
     }
     device.synchronize()?;
     let secs = t0.elapsed().as_secs_f64();
+    let breakdown = if a.breakdown {
+        let n = a.steps.clamp(1, 5);
+        let (mut f, mut b, mut o) = (0.0, 0.0, 0.0);
+        for _ in 0..n {
+            let t = Instant::now();
+            let emb = precision_mode.forward(&model, &x)?;
+            let out = head.forward(&emb, &labels)?;
+            device.synchronize()?;
+            f += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let grads = out.loss.backward()?;
+            device.synchronize()?;
+            b += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            opt.step(&grads)?;
+            precision_mode.after_step()?;
+            device.synchronize()?;
+            o += t.elapsed().as_secs_f64();
+        }
+        let ms = |v: f64| v * 1e3 / n as f64;
+        Some(Breakdown { forward_ms: ms(f), backward_ms: ms(b), optimizer_ms: ms(o) })
+    } else {
+        None
+    };
     Ok(BenchResult {
         framework: "candle".into(),
         device: device_name.into(),
@@ -266,6 +310,7 @@ fn bench_one(
         images_per_sec: (batch * a.steps) as f64 / secs,
         step_ms: secs * 1e3 / a.steps as f64,
         peak_memory_mb: if device.is_cuda() { peak_gpu_mb } else { peak_rss_mb() },
+        breakdown,
     })
 }
 
@@ -321,6 +366,7 @@ fn pytorch(backbone: &str, precision: &str, batch: usize, a: &BenchArgs, device:
         images_per_sec: num("images_per_sec")?,
         step_ms: num("step_ms")?,
         peak_memory_mb: v["peak_memory_mb"].as_f64(),
+        breakdown: None,
     })
 }
 
