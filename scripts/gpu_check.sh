@@ -27,10 +27,12 @@
 #     pairsDevTest accuracy; then the same training in PyTorch (benches/pytorch/train_lfw.py).
 #  4. The r50 bf16 bench step again on candle's own convolution kernels (ARCFACE_CONV=candle),
 #     to show what the cuDNN backward passes buy.
-# Switches: SKIP_CUDNN_TEST=1, SKIP_TRAIN=1, SKIP_TORCH_TRAIN=1, SKIP_AB=1 (phase 4), AB=1 runs
+# Switches: SKIP_CUDNN_TEST=1 (both GPU tests), KERNELS=1 (bench and train with the fused
+# BatchNorm/PReLU kernels if their test passed), SKIP_TRAIN=1, SKIP_TORCH_TRAIN=1, SKIP_AB=1 (phase 4), AB=1 runs
 # first a quick A/B of the r50 bf16 step with its forward/backward/optimizer split: as built,
 # then with the CUDA memory pool's default release (ARCFACE_CUDA_POOL=release), then with
-# BatchNorm/PReLU on candle's autograd (ARCFACE_NORM=reference).
+# BatchNorm/PReLU on candle's autograd (ARCFACE_NORM=reference), then with the fused kernels
+# (ARCFACE_CUDA_KERNELS=1, if their test passed).
 # Results land in runs/gpu/ (WORK); where the device tool sets OUT, a log and a tarball of the
 # small result files are copied there (it brings back at most 8 files).
 # Budget: about 7 minutes on an H100/H200 (EPOCHS=10 by default); phases are cut short so the
@@ -108,10 +110,18 @@ python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backe
 # 1. Correctness of the cuDNN convolution (crates/backbone/src/cudnn_conv.rs) before any timing.
 if [ -x .gpu/cudnn_conv_test ] && [ "${SKIP_CUDNN_TEST:-0}" != 1 ]; then
   ARCFACE_REQUIRE_GPU=1 phase cudnn_conv_test 90 .gpu/cudnn_conv_test --nocapture
-  if [ "${FAILED[*]}" = cudnn_conv_test ]; then
+  if [[ " ${FAILED[*]} " == *" cudnn_conv_test "* ]]; then
     say "cuDNN convolution test failed: the rest runs on candle's convolution (ARCFACE_CONV=candle)"
     export ARCFACE_CONV=candle
   fi
+fi
+
+# 1a. The fused BatchNorm/PReLU kernels (crates/backbone/src/cuda_norm) against the CPU; they
+# are opt-in (ARCFACE_CUDA_KERNELS=1) and the A/B below uses them only if this passes.
+KERNELS_OK=0
+if [ -x .gpu/cuda_norm_test ] && [ "${SKIP_CUDNN_TEST:-0}" != 1 ]; then
+  ARCFACE_REQUIRE_GPU=1 phase cuda_norm_test 60 .gpu/cuda_norm_test --nocapture --test-threads 1
+  [[ " ${FAILED[*]} " == *" cuda_norm_test "* ]] || KERNELS_OK=1
 fi
 
 # 1b. What each CUDA change buys, on the r50 bf16 step (AB=1).
@@ -120,6 +130,14 @@ if [ "${AB:-0}" = 1 ]; then
   phase ab_built 60 "$BIN" "${AB_ARGS[@]}"
   ARCFACE_CUDA_POOL=release phase ab_pool_release 60 "$BIN" "${AB_ARGS[@]}"
   ARCFACE_NORM=reference phase ab_norm_reference 60 "$BIN" "${AB_ARGS[@]}"
+  if [ "$KERNELS_OK" = 1 ]; then
+    ARCFACE_CUDA_KERNELS=1 phase ab_cuda_kernels 60 "$BIN" "${AB_ARGS[@]}"
+  fi
+fi
+# With KERNELS=1 (and the kernel test passed) the bench and the training below use them.
+if [ "${KERNELS:-0}" = 1 ] && [ "$KERNELS_OK" = 1 ]; then
+  export ARCFACE_CUDA_KERNELS=1
+  say "bench and training run with the fused BatchNorm/PReLU kernels (ARCFACE_CUDA_KERNELS=1)"
 fi
 
 # 2. The side-by-side training-step bench.

@@ -3,6 +3,7 @@
 # stages it in .gpu/ (git-ignored; give the device tool carry [".gpu"]):
 #   .gpu/arcface.xz           the release CLI built with the `cudnn` feature
 #   .gpu/cudnn_conv_test.xz   the release test binary of crates/backbone/tests/cudnn_conv.rs
+#   .gpu/cuda_norm_test.xz    the same for crates/backbone/tests/cuda_norm.rs (fused BN/PReLU kernels)
 #   .gpu/gpu-libs.sh          finds the CUDA/cuDNN runtime libraries there
 #   .gpu/lfw/                 the LFW `dev` subset cropped to 112 px (7110 images, 26 MB), from
 #                             data/lfw (run `cargo xtask download` first; SKIP_LFW=1 skips it)
@@ -30,17 +31,19 @@ if [ "${SKIP_CLI:-0}" != 1 ]; then
   stage "$TARGET/release/arcface" arcface
 fi
 
-# The test binary is target/release/deps/cudnn_conv-<hash>: take its path from cargo's JSON.
-TEST_BIN=$(cargo test --release -p arcface-backbone --features cudnn --test cudnn_conv --no-run \
-    --target-dir "$TARGET" --message-format=json \
-  | python3 -c '
+# The GPU tests' binaries are target/release/deps/<test>-<hash>: take their paths from cargo's JSON.
+for t in cudnn_conv cuda_norm; do
+  TEST_BIN=$(cargo test --release -p arcface-backbone --features cudnn --test "$t" --no-run \
+      --target-dir "$TARGET" --message-format=json \
+    | python3 -c '
 import json, sys
 for line in sys.stdin:
     m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "cudnn_conv" and m.get("executable"):
-        print(m["executable"])')
-[ -n "$TEST_BIN" ] || { echo "stage_gpu: cargo built no cudnn_conv test binary" >&2; exit 1; }
-stage "$TEST_BIN" cudnn_conv_test
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[1] and m.get("executable"):
+        print(m["executable"])' "$t")
+  [ -n "$TEST_BIN" ] || { echo "stage_gpu: cargo built no $t test binary" >&2; exit 1; }
+  stage "$TEST_BIN" "${t}_test"
+done
 cp -f ../shared/tools/gpu-libs.sh .gpu/
 if [ "${SKIP_LFW:-0}" != 1 ]; then
   rm -rf .gpu/lfw

@@ -72,9 +72,26 @@ impl BatchNorm {
         self.forward_with(x, train, Path::ClosedGrad)
     }
 
+    /// The fused CUDA kernels ([`crate::cuda_norm`], feature `cuda`) for training, forced;
+    /// an error off CUDA. What `ARCFACE_CUDA_KERNELS=1` selects; public for its GPU test.
+    #[doc(hidden)]
+    pub fn forward_cuda_kernels(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_with(x, train, Path::CudaKernels)
+    }
+
     /// Half-precision input is normalized in f32 and cast back, so that sums and variances
     /// never round to 8 mantissa bits.
     fn forward_with(&self, x: &Tensor, train: bool, path: Path) -> Result<Tensor> {
+        #[cfg(feature = "cuda")]
+        if train
+            && (path == Path::CudaKernels || (path == Path::Auto && crate::cuda_norm::enabled()))
+            && crate::cuda_norm::supports(x)
+        {
+            return self.train_cuda_kernels(x);
+        }
+        if path == Path::CudaKernels && train {
+            candle::bail!("batch-norm: the CUDA kernels need the `cuda` feature and an f32/bf16 CUDA tensor")
+        }
         match x.dtype() {
             DType::F32 | DType::F64 => self.forward_float(x, train, path),
             DType::BF16 | DType::F16 => self.forward_float(&x.to_dtype(DType::F32)?, train, path)?.to_dtype(x.dtype()),
@@ -99,7 +116,7 @@ impl BatchNorm {
         let path = match path {
             Path::Auto if x.device().is_cpu() && x.dtype() == DType::F32 => Path::Fused,
             Path::Auto if x.device().is_cpu() || crate::closed_grad::disabled() => Path::Reference,
-            Path::Auto => Path::ClosedGrad,
+            Path::Auto | Path::CudaKernels => Path::ClosedGrad,
             p => p,
         };
         if path == Path::Fused {
@@ -119,6 +136,38 @@ impl BatchNorm {
         let var = (centered.sqr()?.sum(D::Minus1)?.sum(0)? / count as f64)?;
         self.update_running(&mean.detach(), &var.detach(), count)?;
         self.affine(x, &weight, &bias, &mean, &var)
+    }
+
+    /// Training forward on the fused CUDA kernels (f32 or bf16 `x`, statistics in f32),
+    /// backward by [`BnKernelGrad`].
+    #[cfg(feature = "cuda")]
+    fn train_cuda_kernels(&self, x: &Tensor) -> Result<Tensor> {
+        use crate::cuda_norm as k;
+        let (n, c) = (x.dim(0)?, x.dim(1)?);
+        let count = x.elem_count() / c;
+        if count < 2 {
+            candle::bail!("batch-norm training needs more than one value per channel, got {:?}", x.shape())
+        }
+        let m = count as f64;
+        let x = x.contiguous()?;
+        let xd = x.detach();
+        let zeros = Tensor::zeros(c, DType::F32, x.device())?;
+        let rough = (k::row_moments(&xd, &zeros)?.get(0)?.reshape((n, c))?.sum(0)? / m)?;
+        // Second read centred on the first mean, as in `train_closed_grad`.
+        let s = k::row_moments(&xd, &rough)?.reshape((2, n, c))?.sum(1)?;
+        let d = (s.get(0)? / m)?;
+        let mean = (&rough + &d)?;
+        let var = ((s.get(1)? / m)? - d.sqr()?)?.relu()?;
+        self.update_running(&mean, &var, count)?;
+        let inv_std = (&var + self.eps)?.sqrt()?.recip()?;
+        let w = self.weight.detach().to_dtype(DType::F32)?;
+        let b = self.bias.detach().to_dtype(DType::F32)?;
+        let scale = (&w * &inv_std)?;
+        let shift = (&b - (&mean * &scale)?)?;
+        // The output is computed inside the op from x's storage: no copy of a precomputed value.
+        let affine = k::affine_kernel(&xd, &scale, &shift)?;
+        let p = Tensor::stack(&[&self.weight, &self.bias], 0)?;
+        with_closed_grad(&x, &p, &xd, Arc::new(BnKernelGrad { mean, inv_std, weight: w, zeros, count, affine }))
     }
 
     /// Training forward from detached inputs, backward by [`BnGrad`].
@@ -196,6 +245,46 @@ enum Path {
     Fused,
     Reference,
     ClosedGrad,
+    /// The fused CUDA kernels (feature `cuda`).
+    CudaKernels,
+}
+
+/// [`BnGrad`]'s formulas on the fused CUDA kernels: `db` and the centred `sum((g - mean(g)) *
+/// (x - mean))` as row sums, then `dx` in one pass; per-channel math in f32.
+#[cfg(feature = "cuda")]
+struct BnKernelGrad {
+    mean: Tensor,
+    inv_std: Tensor,
+    weight: Tensor,
+    zeros: Tensor,
+    count: usize,
+    affine: crate::cuda_norm::RowKernel,
+}
+
+#[cfg(feature = "cuda")]
+impl ClosedGrad for BnKernelGrad {
+    fn name(&self) -> &'static str {
+        "batch-norm (CUDA kernels)"
+    }
+
+    fn cuda_output(&self, x: &candle::CudaStorage, l: &candle::Layout) -> Option<Result<candle::CudaStorage>> {
+        Some(self.affine.apply(x, l))
+    }
+
+    fn grads(&self, x: &Tensor, p: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+        use crate::cuda_norm as k;
+        let (n, c) = (x.dim(0)?, x.dim(1)?);
+        let m = self.count as f64;
+        let g = grad.to_dtype(x.dtype())?.contiguous()?;
+        let db = k::row_moments(&g, &self.zeros)?.get(0)?.reshape((n, c))?.sum(0)?;
+        let gmean = (&db / m)?;
+        let dot = k::bn_dot(&g, x, &gmean, &self.mean)?.reshape((n, c))?.sum(0)?;
+        let dw = (&dot * &self.inv_std)?;
+        let kk = (&self.weight * &self.inv_std)?;
+        let q = ((&dw / m)? * &self.inv_std)?;
+        let dx = k::bn_dx(&g, x, &self.mean, &kk, &gmean, &q)?;
+        Ok((dx, Tensor::stack(&[&dw, &db], 0)?.to_dtype(p.dtype())?))
+    }
 }
 
 /// Training-mode BatchNorm's backward with the batch statistics saved by the forward

@@ -22,6 +22,13 @@ pub(crate) trait ClosedGrad: Send + Sync {
     fn name(&self) -> &'static str;
     /// `(dL/dx, dL/dp)` from `x`, `p` and `grad = dL/dy` (same shape as `x`).
     fn grads(&self, x: &Tensor, p: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)>;
+
+    /// Computes the output on CUDA from the third argument's storage instead of copying it
+    /// (then [`with_closed_grad`]'s `value` is the input itself); `None` copies `value`.
+    #[cfg(feature = "cuda")]
+    fn cuda_output(&self, _value: &candle::CudaStorage, _layout: &Layout) -> Option<Result<candle::CudaStorage>> {
+        None
+    }
 }
 
 /// `value` (computed from detached `x` and `p`, same shape as `x`) as a tensor whose
@@ -85,6 +92,9 @@ impl CustomOp3 for WithGrad {
         v: &candle::CudaStorage,
         lv: &Layout,
     ) -> Result<(candle::CudaStorage, Shape)> {
+        if let Some(out) = self.0.cuda_output(v, lv) {
+            return Ok((out?, lv.shape().clone()));
+        }
         use candle::backend::BackendStorage;
         use candle::cuda_backend::CudaStorageSlice as S;
         let len = match &v.slice {

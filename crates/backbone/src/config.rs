@@ -76,13 +76,13 @@ impl Config {
 
     /// Checks the invariants the network relies on; the message says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
-        if self.layers.iter().any(|&n| n == 0) {
+        if self.layers.contains(&0) {
             return Err(format!("every stage needs at least one block, got {:?}", self.layers));
         }
         if self.width == 0 {
             return Err("width must be positive".into());
         }
-        if self.input_size == 0 || self.input_size % 16 != 0 {
+        if self.input_size == 0 || !self.input_size.is_multiple_of(16) {
             return Err(format!(
                 "input_size must be a positive multiple of 16 (four stride-2 stages), got {}",
                 self.input_size

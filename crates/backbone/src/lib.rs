@@ -22,6 +22,8 @@
 pub mod batch_norm;
 mod channelwise;
 mod closed_grad;
+#[cfg(feature = "cuda")]
+mod cuda_norm;
 pub mod config;
 pub mod conv;
 #[cfg(feature = "cudnn")]

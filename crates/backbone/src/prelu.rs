@@ -55,6 +55,25 @@ impl PReLU {
         with_closed_grad(x, &w, &value, Arc::new(PReluGrad))
     }
 
+    /// The fused CUDA kernels ([`crate::cuda_norm`], feature `cuda`), forced; an error off
+    /// CUDA. What `ARCFACE_CUDA_KERNELS=1` selects; public for its GPU test.
+    #[doc(hidden)]
+    pub fn forward_cuda_kernels(&self, x: &Tensor) -> Result<Tensor> {
+        self.channels(x)?;
+        #[cfg(feature = "cuda")]
+        if crate::cuda_norm::supports(x) {
+            let x = x.contiguous()?;
+            let w = self.weight.detach().to_dtype(DType::F32)?;
+            // The output is computed inside the op from x's storage (no copy of a value).
+            let fwd = crate::cuda_norm::prelu_fwd_kernel(&x.detach(), &w)?;
+            return with_closed_grad(&x, &self.weight, &x.detach(), Arc::new(PReluKernelGrad(fwd)));
+        }
+        candle::bail!(
+            "prelu: the CUDA kernels need the `cuda` feature and an f32/bf16 CUDA tensor, got {:?}",
+            x.dtype()
+        )
+    }
+
     /// The channel count of `x`, checked against the number of slopes.
     fn channels(&self, x: &Tensor) -> Result<usize> {
         if x.rank() < 2 {
@@ -82,6 +101,10 @@ impl Module for PReLU {
             if x.device().is_cpu() || x.elem_count() == 0 || crate::closed_grad::disabled() {
                 return self.forward_reference(x);
             }
+            #[cfg(feature = "cuda")]
+            if crate::cuda_norm::enabled() && crate::cuda_norm::supports(x) {
+                return self.forward_cuda_kernels(x);
+            }
             return self.forward_closed_grad(x);
         }
         x.contiguous()?.apply_op2(&self.weight.contiguous()?, PReluOp)
@@ -103,6 +126,29 @@ impl ClosedGrad for PReluGrad {
         let dw = channel_sum(&(&g3 * &negative)?)?;
         let dx = x3.gt(0.0)?.where_cond(&g3, &g3.broadcast_mul(&per_channel(w)?)?)?;
         Ok((dx.reshape(x.shape())?, dw))
+    }
+}
+
+/// [`PReluGrad`] on the fused CUDA kernels: `dx` in one pass, `dw` as row sums.
+#[cfg(feature = "cuda")]
+struct PReluKernelGrad(crate::cuda_norm::RowKernel);
+
+#[cfg(feature = "cuda")]
+impl ClosedGrad for PReluKernelGrad {
+    fn name(&self) -> &'static str {
+        "prelu (CUDA kernels)"
+    }
+
+    fn cuda_output(&self, x: &candle::CudaStorage, l: &Layout) -> Option<Result<candle::CudaStorage>> {
+        Some(self.0.apply(x, l))
+    }
+
+    fn grads(&self, x: &Tensor, w: &Tensor, grad: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (n, c) = (x.dim(0)?, x.dim(1)?);
+        let g = grad.to_dtype(x.dtype())?.contiguous()?;
+        let dx = crate::cuda_norm::prelu_dx(&g, x, &w.to_dtype(DType::F32)?)?;
+        let dw = crate::cuda_norm::prelu_dw_rows(&g, x)?.reshape((n, c))?.sum(0)?.to_dtype(w.dtype())?;
+        Ok((dx, dw))
     }
 }
 
