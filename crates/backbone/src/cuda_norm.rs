@@ -13,7 +13,9 @@
 //! test and times the training step with and without them.
 
 use candle::backend::BackendStorage;
-use candle::cuda_backend::cudarc::driver::{CudaSlice, CudaView, DeviceRepr, LaunchConfig, PushKernelArg};
+use candle::cuda_backend::cudarc::driver::{
+    CudaFunction, CudaSlice, CudaStream, CudaView, DeviceRepr, LaunchConfig, PushKernelArg,
+};
 use candle::cuda_backend::{CudaDType, WrapErr};
 use candle::{bail, CpuStorage, CudaDevice, CudaStorage, CustomOp1, DType, Layout, Result, Shape, Storage, Tensor};
 
@@ -155,7 +157,8 @@ impl RowKernel {
         l: &Layout,
         suffix: &str,
     ) -> Result<CudaStorage> {
-        let func = dev.get_or_load_custom_func(&format!("{}_{suffix}", self.name), MODULE, PTX)?;
+        let func = dev.get_or_load_custom_func(&format!("{}_{suffix}", self.name), MODULE, PTX)?.into_cuda_function();
+        let stream = dev.cuda_stream();
         let Some((start, _)) = l.contiguous_offsets() else {
             bail!("cuda_norm::{}: input not contiguous ({l:?})", self.name)
         };
@@ -173,45 +176,50 @@ impl RowKernel {
         }
         let threads = (self.l as usize).next_power_of_two().clamp(32, 256) as u32;
         let cfg = LaunchConfig { grid_dim: (self.rows as u32, 1, 1), block_dim: (threads, 1, 1), shared_mem_bytes: 0 };
-        let (l32, c32) = (self.l, self.c);
+        let args = Args { first: &first, more: &more, vecs: &vecs, l: self.l, c: self.c };
         match self.out {
             Out::Like => {
-                // SAFETY: every element is written by the kernel before any read.
+                // SAFETY: the kernel writes every element before anything reads it.
                 let out = unsafe { dev.alloc::<T>(self.rows * self.l as usize)? };
-                let mut b = func.builder();
-                b.arg(&first);
-                for m in &more {
-                    b.arg(m);
-                }
-                for v in &vecs {
-                    b.arg(v);
-                }
-                b.arg(&out);
-                b.arg(&l32);
-                b.arg(&c32);
-                // SAFETY: argument types and count match the kernel's signature in kernels.cu.
-                unsafe { b.launch(cfg) }.w()?;
+                args.launch(&stream, &func, &out, cfg)?;
                 Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
             }
             Out::Rows(k) => {
                 // SAFETY: thread 0 of each block writes its row's k sums.
                 let out = unsafe { dev.alloc::<f32>(k * self.rows)? };
-                let mut b = func.builder();
-                b.arg(&first);
-                for m in &more {
-                    b.arg(m);
-                }
-                for v in &vecs {
-                    b.arg(v);
-                }
-                b.arg(&out);
-                b.arg(&l32);
-                b.arg(&c32);
-                // SAFETY: as above.
-                unsafe { b.launch(cfg) }.w()?;
+                args.launch(&stream, &func, &out, cfg)?;
                 Ok(CudaStorage::wrap_cuda_slice(out, dev.clone()))
             }
         }
+    }
+}
+
+/// A kernel's arguments other than its output, in the order of kernels.cu's signatures.
+struct Args<'a, 'b, T> {
+    first: &'a CudaView<'b, T>,
+    more: &'a [CudaView<'b, T>],
+    vecs: &'a [CudaView<'b, f32>],
+    l: u32,
+    c: u32,
+}
+
+impl<T> Args<'_, '_, T> {
+    /// Launches `func(first, more.., vecs.., out, l, c)`.
+    fn launch<O>(&self, stream: &CudaStream, func: &CudaFunction, out: &CudaSlice<O>, cfg: LaunchConfig) -> Result<()> {
+        let mut b = stream.launch_builder(func);
+        b.arg(self.first);
+        for m in self.more {
+            b.arg(m);
+        }
+        for v in self.vecs {
+            b.arg(v);
+        }
+        b.arg(out);
+        b.arg(&self.l);
+        b.arg(&self.c);
+        // SAFETY: argument types and count match the kernel's signature in kernels.cu.
+        unsafe { b.launch(cfg) }.w()?;
+        Ok(())
     }
 }
 

@@ -9,6 +9,9 @@
 //! `ARCFACE_REQUIRE_GPU=1`, where it fails (the GPU check script sets it).
 #![cfg(feature = "cuda")]
 
+mod common;
+use common::cuda;
+
 use anyhow::{ensure, Result};
 use arcface_backbone::batch_norm::BatchNorm;
 use arcface_backbone::prelu::PReLU;
@@ -19,18 +22,6 @@ use rand_chacha::ChaCha8Rng;
 
 const SHAPES: &[&[usize]] = &[&[4, 3, 5, 7], &[16, 8], &[2, 5, 1, 1], &[8, 16, 28, 28], &[3, 7, 300], &[128, 64, 7, 7]];
 
-fn cuda() -> Result<Option<Device>> {
-    match Device::new_cuda(0) {
-        Ok(d) => Ok(Some(d)),
-        Err(e) if std::env::var("ARCFACE_REQUIRE_GPU").as_deref() == Ok("1") => {
-            anyhow::bail!("ARCFACE_REQUIRE_GPU=1 but no CUDA device: {e}")
-        }
-        Err(_) => {
-            println!("no CUDA device, skipped");
-            Ok(None)
-        }
-    }
-}
 
 /// Uniform in [-2, 2) with channel 1 (if any) shifted by 50.
 fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> Result<Tensor> {

@@ -8,24 +8,14 @@
 //! `ARCFACE_REQUIRE_GPU=1`, where it fails (the GPU check script sets it).
 #![cfg(feature = "cudnn")]
 
+mod common;
+use common::cuda;
+
 use arcface_backbone::{cudnn_conv, fastconv};
 use candle::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// The CUDA device, or `None` (skip) when there is none and the GPU is not required.
-fn cuda() -> anyhow::Result<Option<Device>> {
-    match Device::new_cuda(0) {
-        Ok(d) => Ok(Some(d)),
-        Err(e) if std::env::var("ARCFACE_REQUIRE_GPU").as_deref() == Ok("1") => {
-            anyhow::bail!("ARCFACE_REQUIRE_GPU=1 but no CUDA device: {e}")
-        }
-        Err(_) => {
-            println!("no CUDA device, skipped");
-            Ok(None)
-        }
-    }
-}
 
 /// Max |a - b| over max |b|: the tolerance is relative to the reference's scale.
 fn rel_err(a: &Tensor, b: &Tensor) -> anyhow::Result<f32> {
