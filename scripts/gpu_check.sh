@@ -128,10 +128,13 @@ fi
 if [ "${AB:-0}" = 1 ]; then
   AB_ARGS=(bench --device cuda --backbones r50 --precision bf16 --batch-size 128 --warmup 3 --steps 8 --breakdown)
   phase ab_built 60 "$BIN" "${AB_ARGS[@]}"
+  # Forward time per layer kind (synchronized around each layer: slower, for the split only).
+  ARCFACE_PROFILE=1 phase ab_profile 60 "$BIN" "${AB_ARGS[@]}"
   ARCFACE_CUDA_POOL=release phase ab_pool_release 60 "$BIN" "${AB_ARGS[@]}"
   ARCFACE_NORM=reference phase ab_norm_reference 60 "$BIN" "${AB_ARGS[@]}"
   if [ "$KERNELS_OK" = 1 ]; then
     ARCFACE_CUDA_KERNELS=1 phase ab_cuda_kernels 60 "$BIN" "${AB_ARGS[@]}"
+    ARCFACE_CUDA_KERNELS=1 ARCFACE_PROFILE=1 phase ab_cuda_kernels_profile 60 "$BIN" "${AB_ARGS[@]}"
   fi
 fi
 # With KERNELS=1 (and the kernel test passed) the bench and the training below use them.

@@ -233,7 +233,7 @@ impl ModuleT for BatchNorm {
     /// other devices), running statistics otherwise. f32 and f64 inputs are computed in their
     /// dtype, bf16 and f16 in f32.
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.forward_with(x, train, Path::Auto)
+        crate::profile::timed("batch-norm", x.device(), || self.forward_with(x, train, Path::Auto))
     }
 }
 

@@ -116,7 +116,8 @@ impl CustomOp3 for WithGrad {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let (gx, gp) = self.0.grads(&x.detach(), &p.detach(), &grad.detach())?;
+        let label = if self.0.name().starts_with("batch-norm") { "batch-norm backward" } else { "prelu backward" };
+        let (gx, gp) = crate::profile::timed(label, x.device(), || self.0.grads(&x.detach(), &p.detach(), &grad.detach()))?;
         Ok((Some(gx), Some(gp), None))
     }
 }

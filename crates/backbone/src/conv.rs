@@ -62,6 +62,12 @@ fn candle_forced() -> bool {
 
 impl Module for Conv2d {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        crate::profile::timed("conv", x.device(), || self.forward_untimed(x))
+    }
+}
+
+impl Conv2d {
+    fn forward_untimed(&self, x: &Tensor) -> Result<Tensor> {
         match self.backend {
             ConvBackend::Auto if candle_forced() => x.conv2d(&self.weight, self.padding, self.stride, 1, 1),
             ConvBackend::Auto => {

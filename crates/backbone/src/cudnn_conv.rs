@@ -171,25 +171,28 @@ impl CustomOp2 for Forward {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = Geom::new(x.dims(), w.dims(), self.stride, self.padding)?;
-        if grad.dims() != g.y {
-            bail!(
-                "cudnn_conv: output gradient {:?}, expected {:?}",
-                grad.dims(),
-                g.y
-            )
-        }
-        let dy = grad.contiguous()?;
-        // Skipping untracked arguments saves the stem's input gradient on every step.
-        let dx = match x.track_op() {
-            true => Some(dy.apply_op2_no_bwd(&w.contiguous()?, &BackwardData(g))?),
-            false => None,
-        };
-        let dw = match w.track_op() {
-            true => Some(x.contiguous()?.apply_op2_no_bwd(&dy, &BackwardFilter(g))?),
-            false => None,
-        };
-        Ok((dx, dw))
+        crate::profile::timed("conv backward", x.device(), || {
+            let g = Geom::new(x.dims(), w.dims(), self.stride, self.padding)?;
+            if grad.dims() != g.y {
+                bail!(
+                    "cudnn_conv: output gradient {:?}, expected {:?}",
+                    grad.dims(),
+                    g.y
+                )
+            }
+            let dy = grad.contiguous()?;
+            // Skipping untracked arguments saves the stem's input gradient on every step.
+            let dx = match x.track_op() {
+                true => Some(dy.apply_op2_no_bwd(&w.contiguous()?, &BackwardData(g))?),
+                false => None,
+            };
+            let dw = match w.track_op() {
+                true => Some(x.contiguous()?.apply_op2_no_bwd(&dy, &BackwardFilter(g))?),
+                false => None,
+            };
+            Ok((dx, dw))
+    
+        })
     }
 }
 

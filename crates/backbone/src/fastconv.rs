@@ -148,18 +148,21 @@ impl CustomOp2 for FastConv2d {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let g = Geometry::new(x.dims(), w.dims(), self.stride, self.padding)?;
-        let dy = grad.contiguous()?;
-        // Skipping untracked arguments saves the stem's input gradient on every step.
-        let dx = match x.track_op() {
-            true => Some(w.contiguous()?.apply_op2_no_bwd(&dy, &BackwardInput(g))?),
-            false => None,
-        };
-        let dw = match w.track_op() {
-            true => Some(x.contiguous()?.apply_op2_no_bwd(&dy, &BackwardWeight(g))?),
-            false => None,
-        };
-        Ok((dx, dw))
+        crate::profile::timed("conv backward", x.device(), || {
+            let g = Geometry::new(x.dims(), w.dims(), self.stride, self.padding)?;
+            let dy = grad.contiguous()?;
+            // Skipping untracked arguments saves the stem's input gradient on every step.
+            let dx = match x.track_op() {
+                true => Some(w.contiguous()?.apply_op2_no_bwd(&dy, &BackwardInput(g))?),
+                false => None,
+            };
+            let dw = match w.track_op() {
+                true => Some(x.contiguous()?.apply_op2_no_bwd(&dy, &BackwardWeight(g))?),
+                false => None,
+            };
+            Ok((dx, dw))
+    
+        })
     }
 }
 

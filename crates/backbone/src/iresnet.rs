@@ -64,7 +64,7 @@ impl ModuleT for IBasicBlock {
             Some((conv, bn)) => bn.forward_t(&conv.forward(x)?, train)?,
             None => x.clone(),
         };
-        out + identity
+        crate::profile::timed("residual add", x.device(), || out + identity)
     }
 }
 
@@ -144,7 +144,7 @@ impl ModuleT for IResNet {
         if train && self.config.dropout > 0.0 {
             x = candle_nn::ops::dropout(&x, self.config.dropout)?;
         }
-        x = self.fc.forward(&x)?;
+        x = crate::profile::timed("fc", x.device(), || self.fc.forward(&x))?;
         self.features.forward_t(&x, train)
     }
 }

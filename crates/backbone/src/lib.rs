@@ -34,6 +34,7 @@ pub mod fastconv;
 pub mod init;
 pub mod iresnet;
 pub mod prelu;
+pub mod profile;
 pub mod weights;
 
 pub use config::Config;

@@ -94,6 +94,12 @@ impl PReLU {
 impl Module for PReLU {
     /// Fused kernel for CPU f32 input and slopes, [`PReLU::forward_reference`] otherwise.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        crate::profile::timed("prelu", x.device(), || self.forward_untimed(x))
+    }
+}
+
+impl PReLU {
+    fn forward_untimed(&self, x: &Tensor) -> Result<Tensor> {
         self.channels(x)?;
         let fused =
             x.device().is_cpu() && x.dtype() == DType::F32 && self.weight.dtype() == DType::F32 && x.elem_count() > 0;
@@ -175,16 +181,19 @@ impl CustomOp2 for PReluOp {
     }
 
     fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let dy = grad.contiguous()?;
-        let dx = match x.track_op() {
-            true => Some(x.apply_op3_no_bwd(w, &dy, &GradInput)?),
-            false => None,
-        };
-        let dw = match w.track_op() {
-            true => Some(x.apply_op2_no_bwd(&dy, &GradWeight)?.reshape(w.shape())?),
-            false => None,
-        };
-        Ok((dx, dw))
+        crate::profile::timed("prelu backward", x.device(), || {
+            let dy = grad.contiguous()?;
+            let dx = match x.track_op() {
+                true => Some(x.apply_op3_no_bwd(w, &dy, &GradInput)?),
+                false => None,
+            };
+            let dw = match w.track_op() {
+                true => Some(x.apply_op2_no_bwd(&dy, &GradWeight)?.reshape(w.shape())?),
+                false => None,
+            };
+            Ok((dx, dw))
+    
+        })
     }
 }
 

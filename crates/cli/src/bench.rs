@@ -68,6 +68,18 @@ pub struct Breakdown {
     forward_ms: f64,
     backward_ms: f64,
     optimizer_ms: f64,
+    /// With `ARCFACE_PROFILE=1`: ms per step of each layer kind's forward and of the
+    /// convolution, BatchNorm and PReLU backward passes (synchronized around each call).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    forward_layers: Vec<LayerTime>,
+}
+
+/// One layer kind's time per step (`--breakdown` with `ARCFACE_PROFILE=1`).
+#[derive(Serialize, Clone, Debug)]
+pub struct LayerTime {
+    kind: String,
+    ms: f64,
+    calls: f64,
 }
 
 /// One measured configuration.
@@ -118,6 +130,9 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                     "  phases: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms",
                     b.forward_ms, b.backward_ms, b.optimizer_ms
                 );
+                for l in &b.forward_layers {
+                    println!("    {:<20} {:8.1} ms ({} calls)", l.kind, l.ms, l.calls);
+                }
             }
             let ours = r.images_per_sec;
             results.push(r);
@@ -278,6 +293,7 @@ fn bench_one(
     let breakdown = if a.breakdown {
         let n = a.steps.clamp(1, 5);
         let (mut f, mut b, mut o) = (0.0, 0.0, 0.0);
+        arcface_backbone::profile::take();
         for _ in 0..n {
             let t = Instant::now();
             let emb = precision_mode.forward(&model, &x)?;
@@ -295,7 +311,11 @@ fn bench_one(
             o += t.elapsed().as_secs_f64();
         }
         let ms = |v: f64| v * 1e3 / n as f64;
-        Some(Breakdown { forward_ms: ms(f), backward_ms: ms(b), optimizer_ms: ms(o) })
+        let forward_layers = arcface_backbone::profile::take()
+            .into_iter()
+            .map(|(kind, secs, calls)| LayerTime { kind: kind.into(), ms: ms(secs), calls: calls as f64 / n as f64 })
+            .collect();
+        Some(Breakdown { forward_ms: ms(f), backward_ms: ms(b), optimizer_ms: ms(o), forward_layers })
     } else {
         None
     };

@@ -126,25 +126,28 @@ impl CustomOp3 for Normalize {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dy = grad.contiguous()?;
-        let sums_op = GradSums {
-            mean: self.mean.clone(),
-            inv_std: self.inv_std.clone(),
-        };
-        let sums = x.apply_op2_no_bwd(&dy, &sums_op)?;
-        let dx = match x.track_op() {
-            true => Some(self.grad_input(x, weight, &dy, &sums)?),
-            false => None,
-        };
-        let db = match bias.track_op() {
-            true => Some(sums.get(0)?.to_dtype(DType::F32)?.reshape(bias.shape())?),
-            false => None,
-        };
-        let dw = match weight.track_op() {
-            true => Some(sums.get(1)?.to_dtype(DType::F32)?.reshape(weight.shape())?),
-            false => None,
-        };
-        Ok((dx, dw, db))
+        crate::profile::timed("batch-norm backward", x.device(), || {
+            let dy = grad.contiguous()?;
+            let sums_op = GradSums {
+                mean: self.mean.clone(),
+                inv_std: self.inv_std.clone(),
+            };
+            let sums = x.apply_op2_no_bwd(&dy, &sums_op)?;
+            let dx = match x.track_op() {
+                true => Some(self.grad_input(x, weight, &dy, &sums)?),
+                false => None,
+            };
+            let db = match bias.track_op() {
+                true => Some(sums.get(0)?.to_dtype(DType::F32)?.reshape(bias.shape())?),
+                false => None,
+            };
+            let dw = match weight.track_op() {
+                true => Some(sums.get(1)?.to_dtype(DType::F32)?.reshape(weight.shape())?),
+                false => None,
+            };
+            Ok((dx, dw, db))
+    
+        })
     }
 }
 
