@@ -12,6 +12,7 @@ pub mod clip;
 pub mod config;
 pub mod error;
 pub mod metrics;
+mod fused_sgd;
 pub mod optim;
 pub mod precision;
 pub mod run;

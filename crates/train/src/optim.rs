@@ -127,6 +127,14 @@ impl Optimizer {
                     weight_decay,
                     nesterov,
                 } => {
+                    if momentum != 0.0 && !nesterov {
+                        if let Some(buf) = state.get("momentum_buffer") {
+                            if crate::fused_sgd::supports(var.as_tensor(), &grad, buf) {
+                                crate::fused_sgd::step(var.as_tensor(), &grad, buf, lr, momentum, weight_decay)?;
+                                continue;
+                            }
+                        }
+                    }
                     let mut g = grad;
                     if weight_decay != 0.0 {
                         g = (g + (p * weight_decay)?)?;
@@ -175,7 +183,9 @@ impl Optimizer {
         Ok(())
     }
 
-    /// Exports the state as named tensors `optim.<param>.<slot>` (for safetensors).
+    /// Exports the state as named tensors `optim.<param>.<slot>` (for safetensors). They share
+    /// memory with the optimizer's buffers, which the fused CPU SGD step updates in place: save
+    /// or copy them before the next step.
     pub fn state_tensors(&self) -> Vec<(String, Tensor)> {
         let mut out = Vec::new();
         for (name, slots) in &self.state {
@@ -220,7 +230,9 @@ impl Optimizer {
                     var.dims()
                 )));
             }
-            let t = t.to_device(var.device())?.to_dtype(var.dtype())?;
+            // A copy: the fused CPU SGD step updates the buffer in place, which must not reach
+            // the caller's tensors.
+            let t = t.to_device(var.device())?.to_dtype(var.dtype())?.copy()?;
             state.entry(name.to_string()).or_default().insert(slot, t);
         }
         self.state = state;
