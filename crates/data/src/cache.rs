@@ -175,7 +175,7 @@ impl ImageCache {
     /// Wraps already preprocessed HWC pixels (`n * size * size * 3` bytes).
     pub fn from_pixels(pixels: Vec<u8>, size: usize) -> Result<ImageCache> {
         let per = size * size * 3;
-        if per == 0 || pixels.len() % per != 0 {
+        if per == 0 || !pixels.len().is_multiple_of(per) {
             return Err(DataError::Config(format!("{} bytes is not a whole number of {size}x{size}x3 images", pixels.len())));
         }
         let len = pixels.len() / per;

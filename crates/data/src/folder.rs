@@ -44,7 +44,7 @@ pub fn scan_folder(root: impl AsRef<Path>) -> Result<TrainSet> {
         }
         let label = set.classes.len() as u32;
         set.classes.push(dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
-        set.labels.extend(std::iter::repeat(label).take(images.len()));
+        set.labels.extend(std::iter::repeat_n(label, images.len()));
         set.paths.extend(images);
     }
     if set.is_empty() {

@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn matches_the_candle_op_rule_exactly() -> Result<()> {
         let dev = Device::Cpu;
-        let vals = |k: f32| Tensor::new((0..37).map(|i| ((i as f32 * k).sin() * 1.7)).collect::<Vec<f32>>(), &dev);
+        let vals = |k: f32| Tensor::new((0..37).map(|i| (i as f32 * k).sin() * 1.7).collect::<Vec<f32>>(), &dev);
         let (p, buf) = (vals(0.37)?, vals(1.3)?);
         let (mut p_ref, mut buf_ref) = (p.copy()?, buf.copy()?);
         let (lr, m, wd) = (0.1, 0.9, 5e-4);

@@ -19,10 +19,13 @@ fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("{e:?}")
 }
 
+/// One histogram series: its legend label, its angles and its colour.
+type Series<'a> = (String, &'a [f64], RGBColor);
+
 /// Side-by-side panels of overlaid angle histograms (degrees, fraction of each series per bin).
 struct HistPanels<'a> {
     title: String,
-    panels: Vec<(String, Vec<(String, &'a [f64], RGBColor)>)>,
+    panels: Vec<(String, Vec<Series<'a>>)>,
     bin_deg: f64,
 }
 

@@ -62,7 +62,7 @@ fn top8_images(cfg: &TrainConfig) -> anyhow::Result<(Vec<PathBuf>, Vec<u32>, Vec
             return Err(anyhow!("{} holds no .jpg image", dir.display()));
         }
         files.sort();
-        labels.extend(std::iter::repeat(label as u32).take(files.len()));
+        labels.extend(std::iter::repeat_n(label as u32, files.len()));
         paths.extend(files);
         names.push(name.to_string());
     }

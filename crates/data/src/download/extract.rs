@@ -74,7 +74,7 @@ pub fn unpack_tgz(
             entry: raw.clone(),
             reason: reason.to_string(),
         };
-        let rel = safe_relative(&raw).map_err(|r| unsafe_entry(r))?;
+        let rel = safe_relative(&raw).map_err(unsafe_entry)?;
         if kind.is_symlink() || kind.is_hard_link() {
             let target = entry
                 .link_name_bytes()
