@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{anyhow, Context};
 use arcface_backbone::{init_varmap, select_device, trainable_vars, Config};
 use arcface_loss::{HeadConfig, MarginHead};
-use arcface_train::precision::Precision;
+use arcface_train::precision::{Precision, PrecisionView};
 use arcface_train::{Optimizer, OptimizerConfig};
 use candle::{DType, Device, Tensor};
 use candle_nn::VarMap;
@@ -25,7 +25,7 @@ pub struct BenchArgs {
     pub backbones: Vec<String>,
     /// Precisions, comma separated: f32, bf16.
     #[arg(long, default_value = "f32", value_delimiter = ',')]
-    pub precision: Vec<String>,
+    pub precision: Vec<Precision>,
     /// Batch size (default: 128 on CUDA, 32 on CPU).
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -108,7 +108,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     // reported and skipped: the others still run and are saved, and the exit code says so.
     let mut failures = Vec::new();
     for backbone in &a.backbones {
-        for precision in &a.precision {
+        for &precision in &a.precision {
             let r = match bench_one(backbone, precision, batch, &a, &device, device_name) {
                 Ok(r) => r,
                 Err(e) => {
@@ -137,7 +137,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             let ours = r.images_per_sec;
             results.push(r);
             if a.pytorch {
-                match pytorch(backbone, precision, batch, &a, device_name) {
+                match pytorch(backbone, precision.name(), batch, &a, device_name) {
                     Ok(t) => {
                         println!(
                             "pytorch {device_name} {backbone} {precision} batch {batch}: {:.2} images/s ({:.1} ms/step){}",
@@ -234,7 +234,7 @@ fn device_model(device: &candle::Device) -> String {
 
 fn bench_one(
     backbone: &str,
-    precision: &str,
+    precision: Precision,
     batch: usize,
     a: &BenchArgs,
     device: &Device,
@@ -258,7 +258,7 @@ fn bench_one(
     };
     let sgd = OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 5e-4, nesterov: false };
     let mut opt = Optimizer::new(sgd, params, 0.1);
-    let precision_mode = Precision::new(precision, &cfg, &varmap, device)?;
+    let precision_mode = PrecisionView::new(precision, &cfg, &varmap, device)?;
     let x = Tensor::randn(0f32, 1f32, (batch, 3, cfg.input_size, cfg.input_size), device)?;
     let labels: Vec<u32> = (0..batch as u32).map(|i| (i * 7919) % a.classes as u32).collect();
     let labels = Tensor::new(labels.as_slice(), device)?;
@@ -323,7 +323,7 @@ fn bench_one(
         framework: "candle".into(),
         device: device_name.into(),
         backbone: backbone.into(),
-        precision: precision.into(),
+        precision: precision.to_string(),
         batch_size: batch,
         classes: a.classes,
         steps: a.steps,
@@ -379,7 +379,7 @@ fn pytorch(backbone: &str, precision: &str, batch: usize, a: &BenchArgs, device:
         framework: format!("pytorch{}", v["variant"].as_str().map(|s| format!(" ({s})")).unwrap_or_default()),
         device: device.into(),
         backbone: backbone.into(),
-        precision: precision.into(),
+        precision: precision.to_string(),
         batch_size: batch,
         classes: a.classes,
         steps: a.steps,

@@ -7,9 +7,9 @@
 mod bench;
 mod download;
 mod eval;
+mod pipeline;
 mod preview;
 mod study;
-
 mod summary;
 mod train;
 
@@ -48,6 +48,8 @@ enum Command {
     Study(study::StudyArgs),
     /// Training throughput of r34/r50 in images/s (optionally against PyTorch).
     Bench(bench::BenchArgs),
+    /// Download LFW, train a config on its protocol, evaluate it and write the report.
+    Pipeline(pipeline::PipelineArgs),
 }
 
 /// Model selection shared by eval, verify and embed.
@@ -87,7 +89,21 @@ impl ModelArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let result = match cli.command {
+    match dispatch(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            for cause in err.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one command.
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Download(a) => download::run(a),
         Command::Preview(a) => preview::run(a),
         Command::Train(a) => train::run(*a),
@@ -98,16 +114,7 @@ fn main() -> ExitCode {
         Command::Report(a) => eval::run_report(a),
         Command::Study(a) => study::run(a),
         Command::Bench(a) => bench::run(a),
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            ExitCode::from(2)
-        }
+        Command::Pipeline(a) => pipeline::run(a),
     }
 }
 

@@ -1,11 +1,15 @@
 //! `arcface train`: a config (preset name or TOML file), command-line overrides, then
 //! `arcface_train::train`. `--resume runs/NAME` continues a run from its own resolved config.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use arcface_train::{train, RunOptions, TrainConfig};
+use arcface_data::Protocol;
+use arcface_loss::Margin;
+use arcface_train::config::DataSource;
+use arcface_train::precision::Precision;
+use arcface_train::{train, Decay, OptimizerConfig, RunOptions, TrainConfig};
 use clap::Args;
 
 /// Arguments of `train`. Flags override the config file.
@@ -71,12 +75,12 @@ pub struct TrainArgs {
     /// Linear warmup length in epochs.
     #[arg(long)]
     pub warmup_epochs: Option<f64>,
-    /// Decay after warmup: poly, cosine or step.
+    /// Decay after warmup: poly, cosine, step (milestones from the config) or constant.
     #[arg(long)]
     pub schedule: Option<String>,
     /// f32 or bf16 (bf16 compute, f32 master weights).
     #[arg(long)]
-    pub precision: Option<String>,
+    pub precision: Option<Precision>,
     /// Seed of the initialization, data order and augmentation.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -88,88 +92,69 @@ pub struct TrainArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-fn load_config(spec: &str) -> anyhow::Result<TrainConfig> {
-    let path = Path::new(spec);
-    let looks_like_file = spec.ends_with(".toml") || spec.contains('/') || spec.contains('\\');
-    Ok(if looks_like_file {
-        TrainConfig::from_toml_file(path)?
-    } else {
-        TrainConfig::preset(spec)?
-    })
-}
-
 /// Applies the command-line overrides to a config (and validates the result).
 pub fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) -> anyhow::Result<()> {
-    if let Some(v) = &a.backbone {
-        cfg.model.backbone = v.clone();
+    let m = &mut cfg.model;
+    set(&mut m.backbone, a.backbone.clone());
+    set(&mut m.width, a.width);
+    set(&mut m.input_size, a.input_size);
+    if let Some(name) = &a.loss {
+        cfg.loss.margin = Margin::from_name(name).with_context(|| {
+            format!("--loss {name}: expected softmax, arcface, cosface, sphereface or combined")
+        })?;
     }
-    if let Some(v) = a.width {
-        cfg.model.width = v;
+    set(&mut cfg.loss.scale, a.scale);
+    if let Some(m) = a.margin {
+        let family = cfg.loss.margin.name();
+        cfg.loss.margin = cfg.loss.margin.with_m(m).with_context(|| {
+            format!("--margin: the {family} loss has no single margin (set it in the config file)")
+        })?;
     }
-    if let Some(v) = a.input_size {
-        cfg.model.input_size = v;
-    }
-    if let Some(v) = &a.loss {
-        cfg.loss.kind = v.clone();
-    }
-    if let Some(v) = a.scale {
-        cfg.loss.scale = v;
-    }
-    if let Some(v) = a.margin {
-        cfg.loss.m = Some(v);
-    }
-    if let Some(v) = &a.protocol {
-        cfg.data.protocol = v.clone();
-    }
-    if let Some(v) = a.fold {
-        cfg.data.fold = Some(v);
+    if a.protocol.is_some() || a.fold.is_some() {
+        let name = a.protocol.as_deref().unwrap_or(cfg.data.protocol.name());
+        cfg.data.protocol = Protocol::from_name(name, a.fold.or(cfg.data.protocol.fold()))?;
     }
     if let Some(v) = &a.dataset {
         if v == "lfw" {
-            cfg.data.source = "lfw".into();
+            cfg.data.source = DataSource::Lfw;
         } else {
-            cfg.data.source = "folder".into();
+            cfg.data.source = DataSource::Folder;
             cfg.data.folder = Some(PathBuf::from(v));
         }
     }
-    if let Some(v) = &a.data_dir {
-        cfg.data.dir = v.clone();
-    }
-    if let Some(v) = a.epochs {
-        cfg.train.epochs = v;
-    }
-    if let Some(v) = a.batch_size {
-        cfg.train.batch_size = v;
-    }
-    if let Some(v) = a.max_steps {
-        cfg.train.max_steps = v;
-    }
-    if let Some(v) = &a.precision {
-        cfg.train.precision = v.clone();
-    }
-    if let Some(v) = a.lr {
-        cfg.optim.lr = v;
+    set(&mut cfg.data.dir, a.data_dir.clone());
+    let t = &mut cfg.train;
+    set(&mut t.epochs, a.epochs);
+    set(&mut t.batch_size, a.batch_size);
+    set(&mut t.max_steps, a.max_steps);
+    set(&mut t.precision, a.precision);
+    if let Some(name) = &a.optimizer {
+        cfg.optim = OptimizerConfig::from_name(name)
+            .with_context(|| format!("--optimizer {name}: expected sgd or adamw"))?;
     }
     if let Some(v) = a.momentum {
-        cfg.optim.momentum = v;
+        match &mut cfg.optim {
+            OptimizerConfig::Sgd { momentum, .. } => *momentum = v,
+            other => bail!("--momentum applies to sgd, not {}", other.name()),
+        }
     }
-    if let Some(v) = a.weight_decay {
-        cfg.optim.weight_decay = v;
+    set(cfg.optim.weight_decay_mut(), a.weight_decay);
+    set(&mut cfg.schedule.lr, a.lr);
+    set(&mut cfg.schedule.warmup_epochs, a.warmup_epochs);
+    if let Some(name) = &a.schedule {
+        cfg.schedule.decay = Decay::from_name(name)
+            .with_context(|| format!("--schedule {name}: expected poly, cosine, step or constant"))?;
     }
-    if let Some(v) = &a.optimizer {
-        cfg.optim.kind = v.clone();
-    }
-    if let Some(v) = a.warmup_epochs {
-        cfg.schedule.warmup_epochs = v;
-    }
-    if let Some(v) = &a.schedule {
-        cfg.schedule.kind = v.clone();
-    }
-    if let Some(v) = a.seed {
-        cfg.seed = v;
-    }
+    set(&mut cfg.seed, a.seed);
     cfg.validate().context("the configuration after command-line overrides is invalid")?;
     Ok(())
+}
+
+/// `*slot = value` when the flag was given.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
@@ -183,7 +168,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             (cfg, dir.clone(), true)
         }
         None => {
-            let mut cfg = load_config(&a.config)?;
+            let mut cfg = TrainConfig::from_spec(&a.config)?;
             apply_overrides(&mut cfg, &a)?;
             let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
             (cfg, out, false)

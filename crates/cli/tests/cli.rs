@@ -88,3 +88,29 @@ fn train_rejects_an_invalid_override_before_any_work() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("input_size"), "{err}");
 }
+
+#[test]
+fn train_rejects_names_no_type_knows_before_any_work() {
+    // Run from an empty folder: the presets are compiled in, not found through the working
+    // directory.
+    let here = tempfile::tempdir().unwrap();
+    let run = |extra: &[&str]| {
+        let out = arcface()
+            .args(["train", "--config", "quick", "--out", "run"])
+            .args(extra)
+            .current_dir(here.path())
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = run(&["--precision", "f16"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("f16") && err.contains("bf16"), "{err}");
+    let (code, err) = run(&["--loss", "softmax", "--margin", "0.3"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("softmax loss has no single margin"), "{err}");
+    let (code, err) = run(&["--protocol", "view2", "--fold", "10"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("fold 10"), "{err}");
+    assert!(!here.path().join("run").exists(), "nothing written before the config is valid");
+}

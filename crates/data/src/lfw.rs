@@ -17,10 +17,13 @@ use crate::sets::{PairSet, TrainSet};
 /// Folder of the images inside an LFW directory.
 pub const IMAGES_DIR: &str = "lfw-deepfunneled";
 
-/// Which LFW protocol to split by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which LFW protocol to split by. Written as `dev`, `view2:<fold>` or `pairs`, in configs,
+/// on the command line and in run folders alike (serde uses the same text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Protocol {
     /// View 1: train on `peopleDevTrain.txt`, test on `pairsDevTest.txt`.
+    #[default]
     Dev,
     /// View 2 fold `fold` (0-based): train on the other folds of `people.txt`, test on fold
     /// `fold` of `pairs.txt`.
@@ -50,12 +53,15 @@ impl Protocol {
         }
     }
 
-    /// Builds a protocol from its name and (for `view2`) a fold.
+    /// Builds a protocol from its name and (for `view2`) a fold in `0..10`.
     pub fn from_name(name: &str, fold: Option<usize>) -> Result<Protocol> {
         match (name, fold) {
             ("dev", _) => Ok(Protocol::Dev),
             ("pairs", _) => Ok(Protocol::Pairs),
-            ("view2", Some(fold)) => Ok(Protocol::View2 { fold }),
+            ("view2", Some(fold)) if fold < VIEW2_FOLDS => Ok(Protocol::View2 { fold }),
+            ("view2", Some(fold)) => {
+                Err(DataError::Config(format!("view2 fold {fold} is out of range (0..{VIEW2_FOLDS})")))
+            }
             ("view2", None) => Err(DataError::Config("protocol view2 needs a fold (0..10)".into())),
             _ => Err(DataError::Config(format!("unknown protocol {name:?} (expected dev, view2 or pairs)"))),
         }
@@ -79,10 +85,27 @@ impl FromStr for Protocol {
         match s.split_once(':') {
             Some(("view2", k)) => {
                 let fold = k.parse().map_err(|_| DataError::Config(format!("bad view2 fold {k:?}")))?;
-                Ok(Protocol::View2 { fold })
+                Protocol::from_name("view2", Some(fold))
             }
             _ => Protocol::from_name(s, None),
         }
+    }
+}
+
+/// Folds of View 2 (`people.txt` and `pairs.txt` are split in ten).
+pub const VIEW2_FOLDS: usize = 10;
+
+impl TryFrom<String> for Protocol {
+    type Error = DataError;
+
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<Protocol> for String {
+    fn from(p: Protocol) -> String {
+        p.to_string()
     }
 }
 
@@ -251,5 +274,9 @@ mod tests {
         assert!("view2:x".parse::<Protocol>().is_err());
         assert!("lfw".parse::<Protocol>().is_err());
         assert_eq!(Protocol::from_name("view2", Some(3)).unwrap().fold(), Some(3));
+        assert!("view2:10".parse::<Protocol>().is_err());
+        assert_eq!(serde_json::to_string(&Protocol::View2 { fold: 4 }).unwrap(), "\"view2:4\"");
+        assert_eq!(serde_json::from_str::<Protocol>("\"dev\"").unwrap(), Protocol::Dev);
+        assert!(serde_json::from_str::<Protocol>("\"view3\"").is_err());
     }
 }

@@ -26,3 +26,8 @@ pub use loader::{Batch, EvalBatch, EvalBatches, Loader, LoaderConfig};
 pub use preprocess::{images_to_tensor, preview_grid, CropBox, Preprocess};
 pub use protocol::{ImageRef, Pair};
 pub use sets::{IndexPair, PairSet, TrainSet};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

@@ -15,8 +15,11 @@ use serde::{Deserialize, Serialize};
 /// Epsilon under the L2 norms, as `torch.nn.functional.normalize`: `x / max(|x|, EPS)`.
 pub const NORM_EPS: f64 = 1e-12;
 
+/// InsightFace's logit scale s, the default of every head.
+pub const DEFAULT_SCALE: f64 = 64.0;
+
 fn default_scale() -> f64 {
-    64.0
+    DEFAULT_SCALE
 }
 
 /// Configuration of a [`MarginHead`].
@@ -44,7 +47,7 @@ impl HeadConfig {
         HeadConfig {
             num_classes,
             embedding_size: 512,
-            scale: 64.0,
+            scale: DEFAULT_SCALE,
             margin: Margin::default(),
             grad_mode: GradMode::Exact,
         }

@@ -11,6 +11,11 @@ pub mod init;
 pub mod margin;
 
 pub use error::LossError;
-pub use head::{HeadConfig, HeadOutput, MarginHead};
+pub use head::{HeadConfig, HeadOutput, MarginHead, DEFAULT_SCALE};
 pub use init::seeded_normal;
 pub use margin::{apply_margin, check_labels, GradMode, Margin};
+
+/// The README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

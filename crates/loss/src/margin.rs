@@ -12,7 +12,7 @@ use std::f64::consts::PI;
 
 /// A margin on the target angle `theta_y`; every other logit stays `s cos(theta_j)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", deny_unknown_fields)]
+#[serde(tag = "kind", deny_unknown_fields)]
 pub enum Margin {
     /// Normalized softmax ("naive"): `s cos(theta_y)`, no margin.
     #[serde(rename = "softmax")]
@@ -25,6 +25,7 @@ pub enum Margin {
     #[serde(rename = "arcface")]
     ArcFace {
         /// Additive angular margin in radians, `0 <= m < pi` (InsightFace: 0.5).
+        #[serde(default = "defaults::arcface_m")]
         m: f64,
         /// Apply the margin only where `cos(theta_y) > 0`.
         #[serde(default)]
@@ -34,6 +35,7 @@ pub enum Margin {
     #[serde(rename = "cosface")]
     CosFace {
         /// Additive cosine margin, `m >= 0` (InsightFace: 0.35 with s = 64).
+        #[serde(default = "defaults::cosface_m")]
         m: f64,
     },
     /// SphereFace's multiplicative angular margin with its monotonic extension
@@ -44,6 +46,7 @@ pub enum Margin {
     #[serde(rename = "sphereface")]
     SphereFace {
         /// Angle multiplier, `m >= 1` (SphereFace: 4).
+        #[serde(default = "defaults::sphereface_m")]
         m: f64,
     },
     /// InsightFace's combined margin `s (cos(m1 theta_y + m2) - m3)`: (1, 0, 0) is softmax,
@@ -52,10 +55,13 @@ pub enum Margin {
     #[serde(rename = "combined")]
     Combined {
         /// Angle multiplier (integer: Chebyshev, exact; real: differentiable `acos`).
+        #[serde(default = "defaults::combined_m1")]
         m1: f64,
         /// Additive angular margin.
+        #[serde(default = "defaults::combined_m2")]
         m2: f64,
         /// Additive cosine margin.
+        #[serde(default = "defaults::combined_m3")]
         m3: f64,
     },
 }
@@ -73,9 +79,32 @@ pub enum GradMode {
     StraightThrough,
 }
 
+/// The usual setting of each margin family, the one place these defaults are written: serde
+/// fills missing parameters from here and [`Margin::from_name`] builds from here.
+mod defaults {
+    pub(super) fn arcface_m() -> f64 {
+        0.5
+    }
+    pub(super) fn cosface_m() -> f64 {
+        0.35
+    }
+    pub(super) fn sphereface_m() -> f64 {
+        4.0
+    }
+    pub(super) fn combined_m1() -> f64 {
+        1.0
+    }
+    pub(super) fn combined_m2() -> f64 {
+        0.3
+    }
+    pub(super) fn combined_m3() -> f64 {
+        0.2
+    }
+}
+
 impl Default for Margin {
     fn default() -> Self {
-        Margin::ArcFace { m: 0.5, easy_margin: false }
+        Margin::ArcFace { m: defaults::arcface_m(), easy_margin: false }
     }
 }
 
@@ -83,13 +112,26 @@ impl Margin {
     /// The usual setting of a margin family by name: `softmax`, `arcface` (m = 0.5),
     /// `cosface` (m = 0.35), `sphereface` (m = 4), `combined` (1.0, 0.3, 0.2).
     pub fn from_name(name: &str) -> Option<Margin> {
+        use defaults::*;
         Some(match name {
             "softmax" => Margin::Softmax,
-            "arcface" => Margin::ArcFace { m: 0.5, easy_margin: false },
-            "cosface" => Margin::CosFace { m: 0.35 },
-            "sphereface" => Margin::SphereFace { m: 4.0 },
-            "combined" => Margin::Combined { m1: 1.0, m2: 0.3, m3: 0.2 },
+            "arcface" => Margin::default(),
+            "cosface" => Margin::CosFace { m: cosface_m() },
+            "sphereface" => Margin::SphereFace { m: sphereface_m() },
+            "combined" => Margin::Combined { m1: combined_m1(), m2: combined_m2(), m3: combined_m3() },
             _ => return None,
+        })
+    }
+
+    /// The same family with its single margin parameter set to `m` (ArcFace's angle, CosFace's
+    /// cosine, SphereFace's multiplier); `None` for the families without one (softmax, and the
+    /// combined margin's three parameters).
+    pub fn with_m(self, m: f64) -> Option<Margin> {
+        Some(match self {
+            Margin::ArcFace { easy_margin, .. } => Margin::ArcFace { m, easy_margin },
+            Margin::CosFace { .. } => Margin::CosFace { m },
+            Margin::SphereFace { .. } => Margin::SphereFace { m },
+            Margin::Softmax | Margin::Combined { .. } => return None,
         })
     }
 

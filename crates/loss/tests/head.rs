@@ -214,7 +214,7 @@ fn bad_configs_are_errors() {
 fn config_serde_and_names() {
     let cfg: HeadConfig = toml::from_str(
         "num_classes = 10\nembedding_size = 512\nscale = 64.0\n\
-         margin = { type = \"arcface\", m = 0.5 }\ngrad_mode = \"straight_through\"\n",
+         margin = { kind = \"arcface\", m = 0.5 }\ngrad_mode = \"straight_through\"\n",
     )
     .unwrap();
     assert_eq!(cfg.margin, Margin::ArcFace { m: 0.5, easy_margin: false });
@@ -227,6 +227,20 @@ fn config_serde_and_names() {
         assert_eq!(Margin::from_name(name).unwrap().name(), name);
     }
     assert!(Margin::from_name("triplet").is_none());
+}
+
+#[test]
+fn serde_defaults_are_the_named_settings() {
+    // One set of defaults: a margin written with its family alone equals `from_name`.
+    for name in ["softmax", "arcface", "cosface", "sphereface", "combined"] {
+        let parsed: Margin = toml::from_str(&format!("kind = \"{name}\"")).unwrap();
+        assert_eq!(Some(parsed), Margin::from_name(name), "{name}");
+    }
+    let err = toml::from_str::<Margin>("kind = \"arcface\"\nm = 0.5\nmm = 1.0").unwrap_err();
+    assert!(err.to_string().contains("mm"), "{err}");
+    assert!(toml::from_str::<Margin>("kind = \"triplet\"").is_err());
+    assert_eq!(Margin::from_name("cosface").unwrap().with_m(0.2), Some(Margin::CosFace { m: 0.2 }));
+    assert_eq!(Margin::Softmax.with_m(0.2), None);
 }
 
 #[test]

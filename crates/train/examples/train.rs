@@ -10,11 +10,7 @@ fn main() -> anyhow::Result<()> {
     let which = args
         .first()
         .context("usage: train <preset|file.toml> [--out DIR] [--device D] [--resume]")?;
-    let mut cfg = if which.ends_with(".toml") {
-        TrainConfig::from_toml_file(which)?
-    } else {
-        TrainConfig::preset(which)?
-    };
+    let mut cfg = TrainConfig::from_spec(which)?;
     let flag = |name: &str| {
         args.iter()
             .position(|a| a == name)

@@ -42,12 +42,10 @@ pub enum TrainError {
         msg: String,
     },
     /// A named preset does not exist.
-    #[error("unknown preset `{name}` (no {path}); available: {available}")]
+    #[error("unknown preset `{name}`; available: {available} (or pass a .toml file)")]
     UnknownPreset {
         /// The requested name.
         name: String,
-        /// Where it was looked for.
-        path: PathBuf,
         /// Comma-separated list of presets found.
         available: String,
     },

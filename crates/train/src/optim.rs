@@ -47,6 +47,67 @@ pub enum OptimizerConfig {
     },
 }
 
+impl Default for OptimizerConfig {
+    /// SGD with momentum 0.9 and no weight decay.
+    fn default() -> Self {
+        OptimizerConfig::Sgd { momentum: default_momentum(), weight_decay: 0.0, nesterov: false }
+    }
+}
+
+impl OptimizerConfig {
+    /// The name of the rule: `sgd` or `adamw`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OptimizerConfig::Sgd { .. } => "sgd",
+            OptimizerConfig::Adamw { .. } => "adamw",
+        }
+    }
+
+    /// The rule named `sgd` or `adamw` with its default hyper-parameters.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "sgd" => Some(Self::default()),
+            "adamw" => Some(OptimizerConfig::Adamw {
+                beta1: default_beta1(),
+                beta2: default_beta2(),
+                eps: default_eps(),
+                weight_decay: default_adamw_wd(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The weight decay, whichever the rule.
+    pub fn weight_decay_mut(&mut self) -> &mut f64 {
+        match self {
+            OptimizerConfig::Sgd { weight_decay, .. } | OptimizerConfig::Adamw { weight_decay, .. } => weight_decay,
+        }
+    }
+
+    /// Checks the ranges PyTorch accepts; the error names the offending field.
+    pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        let unit = |x: f64| (0.0..1.0).contains(&x);
+        let decay_ok = |wd: f64| wd.is_finite() && wd >= 0.0;
+        match *self {
+            OptimizerConfig::Sgd { momentum, .. } if !unit(momentum) => {
+                Err(("momentum", format!("must be in [0, 1), got {momentum}")))
+            }
+            OptimizerConfig::Adamw { beta1, beta2, .. } if !(unit(beta1) && unit(beta2)) => {
+                Err(("beta1", format!("betas must be in [0, 1), got {beta1}, {beta2}")))
+            }
+            OptimizerConfig::Adamw { eps, .. } if !(eps > 0.0) => {
+                Err(("eps", format!("must be positive, got {eps}")))
+            }
+            OptimizerConfig::Sgd { weight_decay, .. } | OptimizerConfig::Adamw { weight_decay, .. }
+                if !decay_ok(weight_decay) =>
+            {
+                Err(("weight_decay", format!("must be >= 0, got {weight_decay}")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 fn default_momentum() -> f64 {
     0.9
 }

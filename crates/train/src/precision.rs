@@ -16,6 +16,7 @@ use arcface_backbone::{init::ParamKind, Config, IResNet};
 use candle::{DType, Device, Shape, Tensor};
 use candle_nn::var_builder::SimpleBackend;
 use candle_nn::{Init, ModuleT, VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
 
 /// Named tensors handed out as they are (no dtype conversion), so that bf16 weights and f32
 /// BatchNorm buffers can sit in one network.
@@ -39,8 +40,48 @@ impl SimpleBackend for AsIs {
     }
 }
 
-/// How the backbone's forward pass is computed.
+/// The arithmetic a run trains in, as the config's `[train] precision` names it. f16 is not
+/// offered: candle has no f16 loss scaling, and an unscaled f16 step underflows its gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Precision {
+    /// Plain f32.
+    #[default]
+    F32,
+    /// bf16 compute over f32 master weights.
+    Bf16,
+}
+
+impl Precision {
+    /// The name used in configs and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::Bf16 => "bf16",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f32" => Ok(Precision::F32),
+            "bf16" => Ok(Precision::Bf16),
+            other => Err(format!("unknown precision `{other}` (expected f32 or bf16)")),
+        }
+    }
+}
+
+/// The backbone as one training step sees it: the f32 model itself, or a bf16 view of it.
+pub enum PrecisionView {
     /// Plain f32.
     F32,
     /// bf16 compute over f32 master weights.
@@ -54,29 +95,29 @@ pub enum Precision {
     },
 }
 
-impl Precision {
-    /// Chooses the mode named `f32` or `bf16`.
+impl PrecisionView {
+    /// The view of the model in `varmap` for `precision`.
     pub fn new(
-        name: &str,
+        precision: Precision,
         config: &Config,
         varmap: &VarMap,
         device: &Device,
     ) -> candle::Result<Self> {
-        Ok(match name {
-            "bf16" => Precision::Bf16 {
+        Ok(match precision {
+            Precision::Bf16 => PrecisionView::Bf16 {
                 config: *config,
                 varmap: varmap.clone(),
                 device: device.clone(),
             },
-            _ => Precision::F32,
+            Precision::F32 => PrecisionView::F32,
         })
     }
 
     /// Training-mode forward of `x` through `model` (f32) or its bf16 view.
     pub fn forward(&self, model: &IResNet, x: &Tensor) -> candle::Result<Tensor> {
         match self {
-            Precision::F32 => model.forward_t(x, true),
-            Precision::Bf16 {
+            PrecisionView::F32 => model.forward_t(x, true),
+            PrecisionView::Bf16 {
                 config,
                 varmap,
                 device,

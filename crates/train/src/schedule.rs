@@ -28,6 +28,7 @@ pub enum Decay {
     /// `base * gamma^(milestones passed)`, milestones in epochs.
     Step {
         /// Epochs (0-based, counted from the start) at which the rate is multiplied by `gamma`.
+        #[serde(default)]
         milestones: Vec<usize>,
         /// Factor applied at each milestone.
         #[serde(default = "default_gamma")]
@@ -35,6 +36,46 @@ pub enum Decay {
     },
     /// The base rate throughout.
     Constant,
+}
+
+impl Default for Decay {
+    /// InsightFace's poly decay, power 2.
+    fn default() -> Self {
+        Decay::Poly { power: default_power() }
+    }
+}
+
+impl Decay {
+    /// The decay named `poly`, `cosine`, `step` or `constant` with its default parameters
+    /// (`step` starts with no milestones: a constant rate until some are given).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "poly" => Decay::default(),
+            "cosine" => Decay::Cosine { min_lr: 0.0 },
+            "step" => Decay::Step { milestones: vec![], gamma: default_gamma() },
+            "constant" => Decay::Constant,
+            _ => return None,
+        })
+    }
+
+    /// Checks the parameters; the error names the offending field.
+    pub fn validate(&self) -> std::result::Result<(), (&'static str, String)> {
+        match self {
+            Decay::Poly { power } if !(*power > 0.0 && power.is_finite()) => {
+                Err(("power", format!("must be positive, got {power}")))
+            }
+            Decay::Cosine { min_lr } if !(min_lr.is_finite() && *min_lr >= 0.0) => {
+                Err(("min_lr", format!("must be >= 0, got {min_lr}")))
+            }
+            Decay::Step { gamma, .. } if !(*gamma > 0.0 && *gamma <= 1.0) => {
+                Err(("gamma", format!("must be in (0, 1], got {gamma}")))
+            }
+            Decay::Step { milestones, .. } if milestones.windows(2).any(|w| w[0] >= w[1]) => {
+                Err(("milestones", format!("must increase strictly, got {milestones:?}")))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 fn default_power() -> f64 {

@@ -21,6 +21,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use arcface_eval::{eval_run, write_report, EvalOptions, ModelSource, PairSource};
+use arcface_data::Protocol;
+use arcface_loss::Margin;
 use arcface_train::{train, RunOptions, TrainConfig};
 use clap::Args;
 
@@ -37,6 +39,7 @@ pub const TOP8: [&str; 8] = [
 ];
 
 /// The two losses compared.
+/// The two heads compared: normalized softmax, and the preset's own margin (ArcFace).
 const LOSSES: [&str; 2] = ["softmax", "arcface"];
 
 /// Arguments of `study`.
@@ -64,7 +67,7 @@ pub struct StudyArgs {
 
 pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
     let preset = a.config.clone().unwrap_or_else(|| if a.quick { "study_quick".into() } else { "study_full".into() });
-    let base = load(&preset)?;
+    let base = TrainConfig::from_spec(&preset)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
 
     // Which protocol runs: dev always; the full variant adds the ten view2 folds.
@@ -78,12 +81,10 @@ pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
     for (protocol, fold) in &protocols {
         for loss in LOSSES {
             let mut cfg = base.clone();
-            cfg.loss.kind = loss.into();
             if loss == "softmax" {
-                cfg.loss.m = None;
+                cfg.loss.margin = Margin::Softmax;
             }
-            cfg.data.protocol = protocol.clone();
-            cfg.data.fold = *fold;
+            cfg.data.protocol = Protocol::from_name(protocol, *fold)?;
             cfg.name = match fold {
                 Some(k) => format!("{loss}-view2-{k}"),
                 None => format!("{loss}-{protocol}"),
@@ -127,14 +128,6 @@ pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn load(spec: &str) -> anyhow::Result<TrainConfig> {
-    Ok(if spec.ends_with(".toml") || spec.contains('/') {
-        TrainConfig::from_toml_file(spec)?
-    } else {
-        TrainConfig::preset(spec)?
-    })
-}
-
 /// Trains unless the run already finished; resumes it when it has checkpoints.
 pub(crate) fn train_once(cfg: &TrainConfig, dir: &Path, device: &str) -> anyhow::Result<()> {
     if dir.join("model.safetensors").is_file() {
@@ -155,7 +148,7 @@ fn evaluate_once(cfg: &TrainConfig, dir: &Path, protocol: &str, device: &str) ->
     if dir.join("eval/eval.json").is_file() && dir.join("eval/scores.tsv").is_file() {
         return Ok(());
     }
-    let lfw_dir = cfg.data.lfw_dir.clone().unwrap_or_else(|| cfg.data.dir.join("lfw"));
+    let lfw_dir = cfg.data.lfw_dir();
     let mut opts = EvalOptions::new(
         Some(ModelSource::Run(dir.to_path_buf())),
         PairSource::Lfw { lfw_dir, protocol: protocol.into() },

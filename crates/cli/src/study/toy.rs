@@ -48,7 +48,7 @@ pub struct Toy {
 
 /// The images of the 8 people (sorted), their labels and names.
 fn top8_images(cfg: &TrainConfig) -> anyhow::Result<(Vec<PathBuf>, Vec<u32>, Vec<String>)> {
-    let lfw_dir = cfg.data.lfw_dir.clone().unwrap_or_else(|| cfg.data.dir.join("lfw"));
+    let lfw_dir = cfg.data.lfw_dir();
     let images = lfw_dir.join("lfw-deepfunneled");
     let (mut paths, mut labels, mut names) = (Vec::new(), Vec::new(), Vec::new());
     for (label, name) in TOP8.iter().enumerate() {
@@ -112,8 +112,8 @@ fn fit_2d(cfg: &TrainConfig, feats: &Tensor, labels: &[u32], steps: usize) -> an
     let head = MarginHead::init_varmap(&head_cfg, &varmap, "head", DType::F32, &Device::Cpu, cfg.seed + 2)?;
     let params: Vec<(String, Var)> =
         varmap.data().lock().map_err(|_| anyhow!("variable map poisoned"))?.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-    let base_lr = cfg.optim.lr;
-    let mut opt = Optimizer::new(cfg.optimizer_config(), params.clone(), base_lr);
+    let base_lr = cfg.schedule.lr;
+    let mut opt = Optimizer::new(cfg.optim.clone(), params.clone(), base_lr);
     let vars: Vec<Var> = params.iter().map(|(_, v)| v.clone()).collect();
 
     let embed2 = |x: &Tensor| -> candle::Result<Tensor> { x.matmul(w1.as_tensor())?.relu()?.matmul(w2.as_tensor()) };
@@ -158,9 +158,8 @@ mod tests {
 
     fn fit(loss: &str) -> anyhow::Result<Toy> {
         let mut cfg = TrainConfig::preset("study_quick")?;
-        cfg.loss.kind = loss.into();
         if loss == "softmax" {
-            cfg.loss.m = None;
+            cfg.loss.margin = arcface_loss::Margin::Softmax;
         }
         let (feats, labels) = clusters()?;
         fit_2d(&cfg, &feats, &labels, 300)

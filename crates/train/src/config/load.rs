@@ -1,19 +1,23 @@
 //! Reading a [`TrainConfig`]: TOML text or files (parse errors name the file and line), the
-//! bundled presets in `configs/`, and the resolved TOML written into each run folder.
+//! presets compiled in from `configs/`, and the resolved TOML written into each run folder.
 
 use std::path::{Path, PathBuf};
 
 use super::TrainConfig;
 use crate::error::{Result, TrainError};
 
-/// The directory of the bundled presets (`configs/` at the workspace root).
-pub fn presets_dir() -> PathBuf {
-    let cwd = PathBuf::from("configs");
-    if cwd.is_dir() {
-        return cwd;
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs")
-}
+/// The bundled presets: name and TOML text, compiled in so that the crate finds them from any
+/// working directory (`configs/*.toml` in the repository stay the readable source; a test
+/// checks that every file there is listed here).
+pub const PRESETS: &[(&str, &str)] = &[
+    ("ci", include_str!("../../../../configs/ci.toml")),
+    ("quick", include_str!("../../../../configs/quick.toml")),
+    ("r34_arcface", include_str!("../../../../configs/r34_arcface.toml")),
+    ("r34_softmax", include_str!("../../../../configs/r34_softmax.toml")),
+    ("r50_arcface", include_str!("../../../../configs/r50_arcface.toml")),
+    ("study_full", include_str!("../../../../configs/study_full.toml")),
+    ("study_quick", include_str!("../../../../configs/study_quick.toml")),
+];
 
 impl TrainConfig {
     /// Parses and validates a TOML file.
@@ -34,34 +38,30 @@ impl TrainConfig {
         Ok(cfg)
     }
 
-    /// Loads the bundled preset `configs/<name>.toml`.
+    /// The bundled preset `name` (errors name it as `configs/<name>.toml`).
     pub fn preset(name: &str) -> Result<Self> {
-        let dir = presets_dir();
-        let path = dir.join(format!("{name}.toml"));
-        if !path.is_file() {
+        let Some((_, text)) = PRESETS.iter().find(|(n, _)| *n == name) else {
             return Err(TrainError::UnknownPreset {
                 name: name.into(),
-                path,
                 available: Self::presets().join(", "),
             });
+        };
+        Self::from_toml_str(text, &PathBuf::from(format!("configs/{name}.toml")))
+    }
+
+    /// A preset name or a TOML file: a spec ending in `.toml` or holding a path separator is a
+    /// file, anything else a preset.
+    pub fn from_spec(spec: &str) -> Result<Self> {
+        if spec.ends_with(".toml") || spec.contains(['/', '\\']) {
+            Self::from_toml_file(spec)
+        } else {
+            Self::preset(spec)
         }
-        Self::from_toml_file(path)
     }
 
     /// Names of the bundled presets, sorted.
-    pub fn presets() -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(presets_dir())
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let p = e.path();
-                if p.extension()? != "toml" {
-                    return None;
-                }
-                Some(p.file_stem()?.to_string_lossy().into_owned())
-            })
-            .collect();
+    pub fn presets() -> Vec<&'static str> {
+        let mut names: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
         names.sort();
         names
     }
@@ -74,9 +74,5 @@ impl TrainConfig {
 
 /// 1-based line of byte offset `pos`.
 fn line_of(text: &str, pos: usize) -> usize {
-    text[..pos.min(text.len())]
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        + 1
+    text[..pos.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }

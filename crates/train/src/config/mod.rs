@@ -1,18 +1,28 @@
 //! The training configuration: one TOML file, typed, with defaults, validated before any work
 //! starts; errors name the file and the line of the offending key.
 //!
-//! Presets live in `configs/<name>.toml` (InsightFace names its configs
-//! `<dataset>_<backbone>`; ours name the recipe). Every field is documented below; a
-//! resolved copy (all defaults filled in) is written to `runs/<name>/config.toml`.
+//! Each section holds the owning crate's own type wherever one exists: the margin is
+//! [`arcface_loss::Margin`], the optimizer [`OptimizerConfig`], the decay of the learning rate
+//! [`Decay`], the protocol [`arcface_data::Protocol`], the arithmetic [`Precision`]. So serde
+//! rejects an unknown name or key, and each default is written once, by the type's owner.
 //!
-//! The sections are defined here; `load` reads files and presets, `validate` checks each
-//! section, `resolve` turns sections into the other crates' types, `defaults` holds the serde
+//! Presets are compiled in from `configs/<name>.toml` (InsightFace names its configs
+//! `<dataset>_<backbone>`; ours name the recipe), so the crate finds them from any working
+//! directory. A resolved copy (all defaults filled in) is written to `runs/<name>/config.toml`.
+//!
+//! `load` reads files and presets, `validate` checks the ranges each owner documents, `resolve`
+//! turns the model section into the backbone's type, `defaults` holds this crate's own serde
 //! defaults.
 
 use std::path::PathBuf;
 
+use arcface_data::Protocol;
+use arcface_loss::{GradMode, Margin};
 use serde::{Deserialize, Serialize};
 
+use crate::optim::OptimizerConfig;
+use crate::precision::Precision;
+use crate::schedule::Decay;
 use defaults::*;
 
 mod defaults;
@@ -22,7 +32,7 @@ mod resolve;
 mod tests;
 mod validate;
 
-pub use load::presets_dir;
+pub use load::PRESETS;
 
 /// A complete training recipe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,23 +48,35 @@ pub struct TrainConfig {
     /// The backbone.
     pub model: ModelConfig,
     /// The margin head.
-    pub loss: LossConfig,
-    /// The optimizer.
-    pub optim: OptimConfig,
-    /// The learning-rate schedule.
     #[serde(default)]
+    pub loss: LossConfig,
+    /// The optimizer (`kind = "sgd"` or `"adamw"` with that rule's hyper-parameters).
+    #[serde(default)]
+    pub optim: OptimizerConfig,
+    /// The learning rate: its peak, the warm-up and the decay.
     pub schedule: ScheduleConfig,
     /// Loop length, batching, precision, logging and checkpoints.
     pub train: LoopConfig,
+}
+
+/// Where training images come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataSource {
+    /// An LFW protocol's training people, tested on its pairs.
+    #[default]
+    Lfw,
+    /// `<identity>/<image>` folders under `[data] folder` (no validation pairs).
+    Folder,
 }
 
 /// Training data and preprocessing (`[data]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
-    /// `lfw` (an LFW protocol split) or `folder` (`<identity>/<image>` folders, no validation).
-    #[serde(default = "d_source")]
-    pub source: String,
+    /// `lfw` (an LFW protocol split) or `folder` (`<identity>/<image>` folders).
+    #[serde(default)]
+    pub source: DataSource,
     /// Data directory: LFW is read from `<dir>/lfw`, caches go to `<dir>/cache`.
     #[serde(default = "d_data_dir")]
     pub dir: PathBuf,
@@ -67,12 +89,9 @@ pub struct DataConfig {
     /// Root of the identity folders when `source = "folder"`.
     #[serde(default)]
     pub folder: Option<PathBuf>,
-    /// LFW protocol to train under: `dev` or `view2` (`pairs` has no training set).
-    #[serde(default = "d_protocol")]
-    pub protocol: String,
-    /// Held-out fold (0..10) for `view2`.
+    /// LFW protocol to train under: `dev` or `view2:<fold>` (`pairs` has no training set).
     #[serde(default)]
-    pub fold: Option<usize>,
+    pub protocol: Protocol,
     /// Drop identities with fewer images than this (1 keeps everyone).
     #[serde(default = "d_one")]
     pub min_images: usize,
@@ -85,6 +104,18 @@ pub struct DataConfig {
     /// Batches decoded ahead of the training step.
     #[serde(default = "d_prefetch")]
     pub prefetch: usize,
+}
+
+impl DataConfig {
+    /// The LFW directory: `lfw_dir`, or `<dir>/lfw`.
+    pub fn lfw_dir(&self) -> PathBuf {
+        self.lfw_dir.clone().unwrap_or_else(|| self.dir.join("lfw"))
+    }
+
+    /// The preprocessed-image cache directory: `cache_dir`, or `<dir>/cache`.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.dir.join("cache"))
+    }
 }
 
 /// The backbone (`[model]`): an InsightFace preset with optional overrides.
@@ -107,97 +138,40 @@ pub struct ModelConfig {
     pub dropout: f32,
 }
 
-/// The classification head (`[loss]`).
+/// The classification head (`[loss]`): the scale, the margin and how gradients pass it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LossConfig {
-    /// `softmax` (normalized, no margin), `arcface`, `cosface`, `sphereface` or `combined`.
-    pub kind: String,
     /// Logit scale s.
     #[serde(default = "d_scale")]
     pub scale: f64,
-    /// Margin m of arcface (additive angle), cosface (subtracted cosine) or sphereface
-    /// (angle multiplier); defaults 0.5, 0.35 and 1.7.
+    /// The margin, e.g. `{ kind = "arcface", m = 0.5 }`; parameters left out take the loss
+    /// crate's usual values.
     #[serde(default)]
-    pub m: Option<f64>,
-    /// Combined margin cos(m1*theta + m2) - m3: m1.
-    #[serde(default = "d_m1")]
-    pub m1: f64,
-    /// Combined margin: m2 (radians).
-    #[serde(default = "d_m2")]
-    pub m2: f64,
-    /// Combined margin: m3.
-    #[serde(default)]
-    pub m3: f64,
-    /// ArcFace's easy margin (apply the margin only where cos(theta) > 0).
-    #[serde(default)]
-    pub easy_margin: bool,
+    pub margin: Margin,
     /// Gradient through the margin: `exact` or `straight_through`.
-    #[serde(default = "d_grad_mode")]
-    pub grad_mode: String,
-}
-
-/// The optimizer (`[optim]`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OptimConfig {
-    /// `sgd` or `adamw`.
-    #[serde(default = "d_sgd")]
-    pub kind: String,
-    /// Peak learning rate (after warm-up).
-    pub lr: f64,
-    /// SGD momentum.
-    #[serde(default = "d_momentum")]
-    pub momentum: f64,
-    /// Weight decay: L2 added to the gradient (SGD) or decoupled (AdamW).
-    #[serde(default = "d_wd")]
-    pub weight_decay: f64,
-    /// SGD Nesterov momentum.
     #[serde(default)]
-    pub nesterov: bool,
-    /// AdamW betas.
-    #[serde(default = "d_betas")]
-    pub betas: [f64; 2],
-    /// AdamW epsilon.
-    #[serde(default = "d_eps")]
-    pub eps: f64,
+    pub grad_mode: GradMode,
 }
 
-/// The learning-rate schedule (`[schedule]`).
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self { scale: d_scale(), margin: Margin::default(), grad_mode: GradMode::default() }
+    }
+}
+
+/// The learning rate (`[schedule]`): linear warm-up to `lr`, then `decay`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
-    /// `poly`, `cosine`, `step` or `constant`.
-    #[serde(default = "d_poly")]
-    pub kind: String,
+    /// Peak learning rate (after warm-up).
+    pub lr: f64,
     /// Linear warm-up length in epochs (fractions allowed; counted in steps).
     #[serde(default)]
     pub warmup_epochs: f64,
-    /// Poly exponent (InsightFace: 2).
-    #[serde(default = "d_power")]
-    pub power: f64,
-    /// Cosine floor.
+    /// The decay after warm-up, e.g. `{ kind = "poly", power = 2.0 }`.
     #[serde(default)]
-    pub min_lr: f64,
-    /// Step decay: epochs at which the rate is multiplied by `gamma`.
-    #[serde(default)]
-    pub milestones: Vec<usize>,
-    /// Step decay factor.
-    #[serde(default = "d_gamma")]
-    pub gamma: f64,
-}
-
-impl Default for ScheduleConfig {
-    fn default() -> Self {
-        Self {
-            kind: d_poly(),
-            warmup_epochs: 0.0,
-            power: d_power(),
-            min_lr: 0.0,
-            milestones: vec![],
-            gamma: d_gamma(),
-        }
-    }
+    pub decay: Decay,
 }
 
 /// The loop (`[train]`).
@@ -215,8 +189,8 @@ pub struct LoopConfig {
     #[serde(default)]
     pub grad_clip: f64,
     /// `f32`, or `bf16` (forward in bf16 with f32 master weights).
-    #[serde(default = "d_precision")]
-    pub precision: String,
+    #[serde(default)]
+    pub precision: Precision,
     /// Log a train line every this many steps.
     #[serde(default = "d_log_every")]
     pub log_every: u64,

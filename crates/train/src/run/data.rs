@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use arcface_data::{
-    ImageCache, Lfw, Loader, LoaderConfig, PairSet, Preprocess, Progress, Protocol, TrainSet,
+    ImageCache, Lfw, Loader, LoaderConfig, PairSet, Preprocess, Progress, TrainSet,
 };
 use candle::Device;
 
 use crate::checkpoint;
-use crate::config::TrainConfig;
+use crate::config::{DataSource, TrainConfig};
 use crate::metrics::RunLog;
 use crate::validate::Validator;
 
@@ -56,11 +56,7 @@ impl TrainData {
             train_set.num_classes(),
             device
         ));
-        let cache_dir = config
-            .data
-            .cache_dir
-            .clone()
-            .unwrap_or_else(|| config.data.dir.join("cache"));
+        let cache_dir = config.data.cache_dir();
         let progress = if is_tty {
             Progress::Auto
         } else {
@@ -98,17 +94,16 @@ impl TrainData {
 /// The training identities and, for LFW protocols, the test pairs.
 pub fn load_split(config: &TrainConfig) -> anyhow::Result<(TrainSet, Option<PairSet>)> {
     let d = &config.data;
-    if d.source == "folder" {
+    if d.source == DataSource::Folder {
         let root = d.folder.clone().unwrap_or_default();
         let set = arcface_data::scan_folder(&root)
             .with_context(|| format!("scanning {}", root.display()))?;
         return Ok((set.filter_min_images(d.min_images), None));
     }
-    let lfw_dir = d.lfw_dir.clone().unwrap_or_else(|| d.dir.join("lfw"));
+    let lfw_dir = d.lfw_dir();
     let lfw =
         Lfw::open(&lfw_dir).with_context(|| format!("opening LFW at {}", lfw_dir.display()))?;
-    let protocol = Protocol::from_name(&d.protocol, d.fold)?;
-    let split = lfw.split(&protocol)?;
+    let split = lfw.split(&d.protocol)?;
     Ok((
         split.train.filter_min_images(d.min_images),
         Some(split.test),
@@ -168,9 +163,12 @@ fn write_model_json(
     let v = serde_json::json!({
         "backbone": bb,
         "preprocess": preprocess,
-        "loss": config.loss.kind,
-        "protocol": if config.data.source == "folder" { "folder".to_string() } else { config.data.protocol.clone() },
-        "fold": config.data.fold,
+        "loss": config.loss.margin.name(),
+        "protocol": match config.data.source {
+            DataSource::Folder => "folder",
+            DataSource::Lfw => config.data.protocol.name(),
+        },
+        "fold": config.data.protocol.fold(),
     });
     let bytes = serde_json::to_vec_pretty(&v)?;
     checkpoint::write_atomic(&run_dir.join("model.json"), &bytes)?;

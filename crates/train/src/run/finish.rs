@@ -58,11 +58,7 @@ impl Trainer<'_> {
     /// Evaluates the saved run on the protocol's test pairs (arcface-eval writes `eval/`).
     fn final_eval(&mut self) -> anyhow::Result<()> {
         let d = &self.config.data;
-        let lfw_dir = d.lfw_dir.clone().unwrap_or_else(|| d.dir.join("lfw"));
-        let protocol = match d.fold {
-            Some(k) if d.protocol == "view2" => format!("view2:{k}"),
-            _ => d.protocol.clone(),
-        };
+        let (lfw_dir, protocol) = (d.lfw_dir(), d.protocol.to_string());
         let mut eo = EvalOptions::new(
             Some(ModelSource::Run(self.options.out.clone())),
             PairSource::Lfw { lfw_dir, protocol },

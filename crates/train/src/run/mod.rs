@@ -23,7 +23,7 @@ use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::metrics::RunLog;
 use crate::optim::Optimizer;
-use crate::precision::Precision;
+use crate::precision::PrecisionView;
 use crate::signals::StopFlag;
 
 mod data;
@@ -106,7 +106,7 @@ pub fn train_with_stop(
     let nets = Nets::init(config, &bb_cfg, data.train_set.num_classes(), &device)?;
     let trainable = nets.trainable();
     let clipped = trainable.iter().map(|(_, v)| v.clone()).collect();
-    let mut opt = Optimizer::new(config.optimizer_config(), trainable, config.optim.lr);
+    let mut opt = Optimizer::new(config.optim.clone(), trainable, config.schedule.lr);
     let hash = config_hash(config);
     let plan = Plan::new(config, data.steps_per_epoch);
     let start = resume::restore(
@@ -117,7 +117,7 @@ pub fn train_with_stop(
         &hash,
         &mut log,
     )?;
-    let precision = Precision::new(&config.train.precision, &bb_cfg, &nets.bb_vm, &device)?;
+    let precision = PrecisionView::new(config.train.precision, &bb_cfg, &nets.bb_vm, &device)?;
 
     let mut trainer = Trainer {
         config,

@@ -93,32 +93,8 @@ pub fn head_config(config: &TrainConfig, num_classes: usize, embedding_size: usi
         num_classes,
         embedding_size,
         scale: config.loss.scale,
-        margin: margin(config),
-        grad_mode: if config.loss.grad_mode == "straight_through" {
-            arcface_loss::GradMode::StraightThrough
-        } else {
-            arcface_loss::GradMode::Exact
-        },
-    }
-}
-
-fn margin(config: &TrainConfig) -> arcface_loss::Margin {
-    use arcface_loss::Margin;
-    let l = &config.loss;
-    let m = config.margin_value();
-    match l.kind.as_str() {
-        "softmax" => Margin::Softmax,
-        "cosface" => Margin::CosFace { m },
-        "sphereface" => Margin::SphereFace { m },
-        "combined" => Margin::Combined {
-            m1: l.m1,
-            m2: l.m2,
-            m3: l.m3,
-        },
-        _ => Margin::ArcFace {
-            m,
-            easy_margin: l.easy_margin,
-        },
+        margin: config.loss.margin,
+        grad_mode: config.loss.grad_mode,
     }
 }
 

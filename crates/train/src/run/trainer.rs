@@ -15,7 +15,7 @@ use crate::checkpoint::{CheckpointMeta, Checkpointer};
 use crate::config::TrainConfig;
 use crate::metrics::RunLog;
 use crate::optim::Optimizer;
-use crate::precision::Precision;
+use crate::precision::PrecisionView;
 use crate::schedule::LrSchedule;
 
 /// The step budget and the learning rate of each step.
@@ -38,11 +38,11 @@ impl Plan {
             full
         };
         let schedule = LrSchedule {
-            base_lr: config.optim.lr,
+            base_lr: config.schedule.lr,
             warmup_steps: (config.schedule.warmup_epochs * spe as f64).round() as u64,
             total_steps: (config.train.epochs * spe) as u64,
             steps_per_epoch: spe as u64,
-            decay: config.decay(),
+            decay: config.schedule.decay.clone(),
         };
         Self {
             steps_per_epoch: spe,
@@ -96,7 +96,7 @@ pub(super) struct Trainer<'a> {
     /// The optimized variables, whose gradient norm is clipped.
     pub(super) trainable: Vec<Var>,
     pub(super) opt: Optimizer,
-    pub(super) precision: Precision,
+    pub(super) precision: PrecisionView,
     /// When this process started training.
     pub(super) started: Instant,
     /// Training time before a resume, seconds.

@@ -27,13 +27,13 @@ width = 8
 input_size = 32
 num_features = 16
 [loss]
-kind = "arcface"
 scale = 16.0
-m = 0.3
+margin = {{ kind = "arcface", m = 0.3 }}
 [optim]
-lr = {lr:e}
+kind = "sgd"
+weight_decay = 5e-4
 [schedule]
-kind = "poly"
+lr = {lr:e}
 warmup_epochs = 0.5
 [train]
 epochs = 2
