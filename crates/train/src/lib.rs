@@ -18,6 +18,7 @@ pub mod precision;
 pub mod run;
 pub mod schedule;
 pub mod signals;
+pub mod step;
 pub mod validate;
 
 pub use checkpoint::{CheckpointMeta, Checkpointer};

@@ -1,5 +1,5 @@
-//! One optimizer step (forward in the configured precision, margin loss, backward, clip,
-//! update) and the logging window that averages steps into `metrics.jsonl` train lines.
+//! The loop's step: one optimizer step ([`crate::step`]) on a batch, the non-finite-loss stop,
+//! and the logging window that averages steps into `metrics.jsonl` train lines.
 
 use std::time::Instant;
 
@@ -7,7 +7,7 @@ use arcface_data::Batch;
 use candle::DType;
 
 use super::trainer::Trainer;
-use crate::clip::clip_grad_norm;
+use crate::step::{self, Clip, StepNet};
 use crate::error::TrainError;
 use crate::metrics::MetricsLine;
 
@@ -40,18 +40,16 @@ impl Trainer<'_> {
         self.opt.set_lr(lr);
         let x = batch.images.to_device(&self.device)?;
         let y = batch.labels.to_device(&self.device)?;
-        let emb = self.precision.forward(&self.nets.model, &x)?;
-        let out = self.nets.head.forward(&emb, &y)?;
+        let net = StepNet { model: &self.nets.model, view: &self.precision, head: &self.nets.head };
+        let out = net.forward(&x, &y)?;
         let loss = out.loss.to_dtype(DType::F32)?.to_scalar::<f32>()?;
         if !loss.is_finite() {
             return Err(self.non_finite(epoch, loss));
         }
-        let mut grads = out.loss.backward()?;
-        if self.config.train.grad_clip > 0.0 {
-            clip_grad_norm(&mut grads, &self.trainable, self.config.train.grad_clip)?;
-        }
-        self.opt.step(&grads)?;
-        self.precision.after_step()?;
+        let max_norm = self.config.train.grad_clip;
+        let clip = (max_norm > 0.0).then_some(Clip { vars: &self.trainable, max_norm });
+        let grads = step::backward(&out.loss, clip)?;
+        step::update(&mut self.opt, &self.precision, &grads)?;
         self.progress.step += 1;
         let w = &mut self.window;
         w.loss += loss as f64;
