@@ -6,7 +6,7 @@
 # which does:
 #   eval "$(bash ../shared/tools/cuda-toolchain.sh --cudnn)"
 #   cargo build --release -p arcface-cli --features cudnn --target-dir ~/.cache/arcface-rs/target-cuda
-#   cargo test --release -p arcface-backbone --features cudnn --test cudnn_conv --no-run \
+#   cargo test --release -p arcface-kernels --features cudnn --test cudnn_conv --no-run \
 #     --target-dir ~/.cache/arcface-rs/target-cuda --message-format=json   # -> "executable" path
 #   strip + xz both into .gpu/{arcface,cudnn_conv_test}.xz (the executable from the JSON is
 #   .../target-cuda/release/deps/cudnn_conv-HASH); cp ../shared/tools/gpu-libs.sh .gpu/
@@ -107,7 +107,7 @@ export LD_LIBRARY_PATH=$(bash .gpu/gpu-libs.sh)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$WORK/gpu.txt"
 python3 -c 'import torch; print("torch", torch.__version__, "cudnn", torch.backends.cudnn.version())'
 
-# 1. Correctness of the cuDNN convolution (crates/backbone/src/cudnn_conv.rs) before any timing.
+# 1. Correctness of the cuDNN convolution (crates/kernels/src/cudnn_conv.rs) before any timing.
 if [ -x .gpu/cudnn_conv_test ] && [ "${SKIP_CUDNN_TEST:-0}" != 1 ]; then
   ARCFACE_REQUIRE_GPU=1 phase cudnn_conv_test 90 .gpu/cudnn_conv_test --nocapture
   if [[ " ${FAILED[*]} " == *" cudnn_conv_test "* ]]; then
@@ -116,7 +116,7 @@ if [ -x .gpu/cudnn_conv_test ] && [ "${SKIP_CUDNN_TEST:-0}" != 1 ]; then
   fi
 fi
 
-# 1a. The fused BatchNorm/PReLU kernels (crates/backbone/src/cuda_norm) against the CPU; they
+# 1a. The fused BatchNorm/PReLU kernels (crates/kernels/src/cuda_norm) against the CPU; they
 # are opt-in (ARCFACE_CUDA_KERNELS=1) and the A/B below uses them only if this passes.
 KERNELS_OK=0
 if [ -x .gpu/cuda_norm_test ] && [ "${SKIP_CUDNN_TEST:-0}" != 1 ]; then

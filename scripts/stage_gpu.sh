@@ -2,8 +2,8 @@
 # Builds, on this CPU machine, what scripts/gpu_check.sh runs on a lent GPU machine, and
 # stages it in .gpu/ (git-ignored; give the device tool carry [".gpu"]):
 #   .gpu/arcface.xz           the release CLI built with the `cudnn` feature
-#   .gpu/cudnn_conv_test.xz   the release test binary of crates/backbone/tests/cudnn_conv.rs
-#   .gpu/cuda_norm_test.xz    the same for crates/backbone/tests/cuda_norm.rs (fused BN/PReLU kernels)
+#   .gpu/cudnn_conv_test.xz   the release test binary of crates/kernels/tests/cudnn_conv.rs
+#   .gpu/cuda_norm_test.xz    the same for crates/kernels/tests/cuda_norm.rs (fused BN/PReLU kernels)
 #   .gpu/gpu-libs.sh          finds the CUDA/cuDNN runtime libraries there
 #   .gpu/lfw/                 the LFW `dev` subset cropped to 112 px (7110 images, 26 MB), from
 #                             data/lfw (run `cargo xtask download` first; SKIP_LFW=1 skips it)
@@ -33,7 +33,7 @@ fi
 
 # The GPU tests' binaries are target/release/deps/<test>-<hash>: take their paths from cargo's JSON.
 for t in cudnn_conv cuda_norm; do
-  TEST_BIN=$(cargo test --release -p arcface-backbone --features cudnn --test "$t" --no-run \
+  TEST_BIN=$(cargo test --release -p arcface-kernels --features cudnn --test "$t" --no-run \
       --target-dir "$TARGET" --message-format=json \
     | python3 -c '
 import json, sys

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use arcface_backbone::{init_varmap, Config, ConvBackend, IResNet};
+use arcface_backbone::{init_varmap, Config, ConvKernel, IResNet, KernelOptions};
 use candle::{Device, Tensor};
 use candle_nn::{ModuleT, VarBuilder, VarMap};
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
@@ -56,7 +56,7 @@ fn bench_backbone(c: &mut Criterion) {
                 Err(e) => panic!("init failed: {e}"),
             };
             let vb = VarBuilder::from_varmap(&varmap, candle::DType::F32, &dev);
-            let reference = match IResNet::with_conv_backend(&config, ConvBackend::Candle, vb) {
+            let reference = match IResNet::with_kernels(&config, &KernelOptions { conv: ConvKernel::Candle, ..Default::default() }, vb) {
                 Ok(m) => m,
                 Err(e) => panic!("init failed: {e}"),
             };

@@ -1,12 +1,12 @@
 //! Convolution throughput on IResNet-50-like layers (batch 32): candle's `Tensor::conv2d`
-//! against `arcface_backbone::fastconv::conv2d`, forward alone and forward + backward
+//! against `arcface_kernels::fastconv::conv2d`, forward alone and forward + backward
 //! (input and weight gradients through candle's autograd), in images per second.
 //!
 //! Run: `cargo bench -p arcface-benches --bench conv` (release build).
 
 use std::time::{Duration, Instant};
 
-use arcface_backbone::fastconv;
+use arcface_kernels::{fastconv, KernelOptions};
 use candle::{Device, Tensor, Var};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -26,7 +26,7 @@ fn candle_conv(x: &Tensor, w: &Tensor, stride: usize) -> candle::Result<Tensor> 
 }
 
 fn fast_conv(x: &Tensor, w: &Tensor, stride: usize) -> candle::Result<Tensor> {
-    fastconv::conv2d(x, w, stride, 1)
+    fastconv::conv2d(x, w, stride, 1, &KernelOptions::default())
 }
 
 fn run(conv: ConvFn, x: &Var, w: &Var, stride: usize, backward: bool) -> candle::Result<()> {

@@ -28,7 +28,7 @@ fn setup() -> candle::Result<Setup> {
     let device = Device::Cpu;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &device);
-    let bn = BatchNorm::new(SHAPE.1, false, vb.pp("bn"))?;
+    let bn = BatchNorm::new(SHAPE.1, false, &Default::default(), vb.pp("bn"))?;
     let prelu = PReLU::new(
         Var::from_tensor(&Tensor::full(0.25f32, SHAPE.1, &device)?)?
             .as_tensor()

@@ -13,6 +13,8 @@ use candle_nn::{VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use arcface_kernels::KernelOptions;
+
 use crate::config::Config;
 use crate::iresnet::IResNet;
 
@@ -96,9 +98,22 @@ fn init_values(name: &str, dims: &[usize], fc_in: usize, rng: &mut ChaCha8Rng) -
 /// Creates a freshly initialised IResNet whose variables live in `varmap` under
 /// InsightFace's keys (existing entries of the same names are replaced). The same `seed`
 /// gives the same weights on every device.
+/// The layers run on the default kernels.
 pub fn init_varmap(config: &Config, varmap: &VarMap, device: &Device, seed: u64) -> Result<IResNet> {
+    init_varmap_with(config, &KernelOptions::default(), varmap, device, seed)
+}
+
+/// As [`init_varmap`], with the layers on the kernels `kernels` chooses (the weights do not
+/// depend on it).
+pub fn init_varmap_with(
+    config: &Config,
+    kernels: &KernelOptions,
+    varmap: &VarMap,
+    device: &Device,
+    seed: u64,
+) -> Result<IResNet> {
     let fresh = VarMap::new();
-    let model = IResNet::new(config, VarBuilder::from_varmap(&fresh, DType::F32, device))?;
+    let model = IResNet::with_kernels(config, kernels, VarBuilder::from_varmap(&fresh, DType::F32, device))?;
     let fresh_data = fresh.data().lock().unwrap_or_else(|e| e.into_inner());
     let mut names: Vec<&String> = fresh_data.keys().collect();
     names.sort();

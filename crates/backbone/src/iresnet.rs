@@ -9,14 +9,17 @@
 use candle::{Module, Result, Tensor};
 use candle_nn::{Init, ModuleT, VarBuilder};
 
+use arcface_kernels::profile::timed;
+use arcface_kernels::KernelOptions;
+
 use crate::batch_norm::BatchNorm;
 use crate::config::Config;
-use crate::conv::{Conv2d, ConvBackend};
+use crate::conv::Conv2d;
 use crate::prelu::PReLU;
 
-fn prelu(channels: usize, vb: VarBuilder) -> Result<PReLU> {
+fn prelu(channels: usize, kernels: &KernelOptions, vb: VarBuilder) -> Result<PReLU> {
     let w = vb.get_with_hints(channels, "weight", Init::Const(0.25))?;
-    Ok(PReLU::new(w))
+    Ok(PReLU::with_kernels(w, kernels))
 }
 
 /// One pre-activation basic block (`layerK.i` in InsightFace).
@@ -29,25 +32,27 @@ pub struct IBasicBlock {
     conv2: Conv2d,
     bn3: BatchNorm,
     downsample: Option<(Conv2d, BatchNorm)>,
+    kernels: KernelOptions,
 }
 
 impl IBasicBlock {
     /// Block from `inplanes` to `planes` channels, striding in its second conv.
-    pub fn new(inplanes: usize, planes: usize, stride: usize, conv: ConvBackend, vb: VarBuilder) -> Result<Self> {
+    pub fn new(inplanes: usize, planes: usize, stride: usize, k: &KernelOptions, vb: VarBuilder) -> Result<Self> {
         let downsample = if stride != 1 || inplanes != planes {
             let d = vb.pp("downsample");
-            Some((Conv2d::new(inplanes, planes, 1, stride, 0, conv, d.pp(0))?, BatchNorm::new(planes, false, d.pp(1))?))
+            Some((Conv2d::new(inplanes, planes, 1, stride, 0, k, d.pp(0))?, BatchNorm::new(planes, false, k, d.pp(1))?))
         } else {
             None
         };
         Ok(Self {
-            bn1: BatchNorm::new(inplanes, false, vb.pp("bn1"))?,
-            conv1: Conv2d::new(inplanes, planes, 3, 1, 1, conv, vb.pp("conv1"))?,
-            bn2: BatchNorm::new(planes, false, vb.pp("bn2"))?,
-            prelu: prelu(planes, vb.pp("prelu"))?,
-            conv2: Conv2d::new(planes, planes, 3, stride, 1, conv, vb.pp("conv2"))?,
-            bn3: BatchNorm::new(planes, false, vb.pp("bn3"))?,
+            bn1: BatchNorm::new(inplanes, false, k, vb.pp("bn1"))?,
+            conv1: Conv2d::new(inplanes, planes, 3, 1, 1, k, vb.pp("conv1"))?,
+            bn2: BatchNorm::new(planes, false, k, vb.pp("bn2"))?,
+            prelu: prelu(planes, k, vb.pp("prelu"))?,
+            conv2: Conv2d::new(planes, planes, 3, stride, 1, k, vb.pp("conv2"))?,
+            bn3: BatchNorm::new(planes, false, k, vb.pp("bn3"))?,
             downsample,
+            kernels: k.clone(),
         })
     }
 }
@@ -64,7 +69,7 @@ impl ModuleT for IBasicBlock {
             Some((conv, bn)) => bn.forward_t(&conv.forward(x)?, train)?,
             None => x.clone(),
         };
-        crate::profile::timed("residual add", x.device(), || out + identity)
+        timed(self.kernels.profiler(), "residual add", x.device(), || out + identity)
     }
 }
 
@@ -79,24 +84,26 @@ pub struct IResNet {
     bn2: BatchNorm,
     fc: candle_nn::Linear,
     features: BatchNorm,
+    kernels: KernelOptions,
 }
 
 impl IResNet {
-    /// Builds the network from `vb` (a VarMap, safetensors or .pth); fails on an invalid
-    /// config or a missing/misshapen tensor.
+    /// Builds the network from `vb` (a VarMap, safetensors or .pth) on the default kernels;
+    /// fails on an invalid config or a missing/misshapen tensor.
     pub fn new(config: &Config, vb: VarBuilder) -> Result<Self> {
-        Self::with_conv_backend(config, ConvBackend::Auto, vb)
+        Self::with_kernels(config, &KernelOptions::default(), vb)
     }
 
-    /// As [`IResNet::new`] with an explicit convolution kernel choice.
-    pub fn with_conv_backend(config: &Config, conv: ConvBackend, vb: VarBuilder) -> Result<Self> {
+    /// As [`IResNet::new`], on the kernels `kernels` chooses (the same weights load either way).
+    pub fn with_kernels(config: &Config, kernels: &KernelOptions, vb: VarBuilder) -> Result<Self> {
+        let k = kernels;
         if let Err(msg) = config.validate() {
             candle::bail!("invalid IResNet config: {msg}")
         }
         let w = config.width;
-        let conv1 = Conv2d::new(3, w, 3, 1, 1, conv, vb.pp("conv1"))?;
-        let bn1 = BatchNorm::new(w, false, vb.pp("bn1"))?;
-        let prelu = prelu(w, vb.pp("prelu"))?;
+        let conv1 = Conv2d::new(3, w, 3, 1, 1, k, vb.pp("conv1"))?;
+        let bn1 = BatchNorm::new(w, false, k, vb.pp("bn1"))?;
+        let prelu = prelu(w, k, vb.pp("prelu"))?;
         let mut stages = Vec::with_capacity(4);
         let mut inplanes = w;
         for (i, &blocks) in config.layers.iter().enumerate() {
@@ -105,19 +112,24 @@ impl IResNet {
             let mut stage = Vec::with_capacity(blocks);
             for b in 0..blocks {
                 let stride = if b == 0 { 2 } else { 1 };
-                stage.push(IBasicBlock::new(inplanes, planes, stride, conv, vs.pp(b))?);
+                stage.push(IBasicBlock::new(inplanes, planes, stride, k, vs.pp(b))?);
                 inplanes = planes;
             }
             stages.push(stage);
         }
-        let bn2 = BatchNorm::new(inplanes, false, vb.pp("bn2"))?;
+        let bn2 = BatchNorm::new(inplanes, false, k, vb.pp("bn2"))?;
         let (fc_in, nf) = (config.fc_in(), config.num_features);
         let bound = 1.0 / (fc_in as f64).sqrt();
         let fc_w = vb.pp("fc").get_with_hints((nf, fc_in), "weight", Init::Uniform { lo: -bound, up: bound })?;
         let fc_b = vb.pp("fc").get_with_hints(nf, "bias", Init::Uniform { lo: -bound, up: bound })?;
         let fc = candle_nn::Linear::new(fc_w, Some(fc_b));
-        let features = BatchNorm::new(nf, true, vb.pp("features"))?;
-        Ok(Self { config: *config, conv1, bn1, prelu, stages, bn2, fc, features })
+        let features = BatchNorm::new(nf, true, k, vb.pp("features"))?;
+        Ok(Self { config: *config, conv1, bn1, prelu, stages, bn2, fc, features, kernels: k.clone() })
+    }
+
+    /// The kernels its layers run on.
+    pub fn kernels(&self) -> &KernelOptions {
+        &self.kernels
     }
 
     /// The configuration this network was built from.
@@ -144,7 +156,7 @@ impl ModuleT for IResNet {
         if train && self.config.dropout > 0.0 {
             x = candle_nn::ops::dropout(&x, self.config.dropout)?;
         }
-        x = crate::profile::timed("fc", x.device(), || self.fc.forward(&x))?;
+        x = timed(self.kernels.profiler(), "fc", x.device(), || self.fc.forward(&x))?;
         self.features.forward_t(&x, train)
     }
 }

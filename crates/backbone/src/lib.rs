@@ -1,6 +1,8 @@
 //! arcface-backbone: InsightFace's IResNet-18/34/50/100 face-embedding backbones in candle,
 //! with their initialisation, strict weight loading (InsightFace `backbone.pth` or our
-//! safetensors, same keys) and parameter/MAC counts.
+//! safetensors, same keys) and parameter/MAC counts. The layers' arithmetic is
+//! `arcface-kernels`, chosen by a [`KernelOptions`] value (the defaults when built with
+//! [`IResNet::new`] or [`init_varmap`]).
 //!
 //! Reference: InsightFace `recognition/arcface_torch/backbones/iresnet.py`; Deng et al.,
 //! "ArcFace", CVPR 2019.
@@ -20,27 +22,19 @@
 #![warn(missing_docs)]
 
 pub mod batch_norm;
-mod channelwise;
-mod closed_grad;
-#[cfg(feature = "cuda")]
-mod cuda_norm;
 pub mod config;
 pub mod conv;
-#[cfg(feature = "cudnn")]
-pub mod cudnn_conv;
-pub mod device;
 pub mod error;
-pub mod fastconv;
 pub mod init;
 pub mod iresnet;
 pub mod prelu;
-pub mod profile;
 pub mod weights;
 
+/// The kernels the layers run on, and the typed options that choose them.
+pub use arcface_kernels as kernels;
+pub use arcface_kernels::{select_device, ConvKernel, CudaPool, KernelOptions, NormKernel, Profiler};
 pub use config::Config;
-pub use conv::ConvBackend;
-pub use device::select_device;
 pub use error::{Error, Result};
-pub use init::{init_varmap, trainable_vars, ParamKind};
+pub use init::{init_varmap, init_varmap_with, trainable_vars, ParamKind};
 pub use iresnet::{IBasicBlock, IResNet};
-pub use weights::{load_model, load_weights, read_tensors, save_weights};
+pub use weights::{load_model, load_model_with, load_weights, read_tensors, save_weights};

@@ -85,10 +85,21 @@ pub fn save_weights(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
 
 /// Builds `config`'s IResNet on `device` and loads `path` into it (strict); the returned
 /// VarMap holds the variables (f32).
+/// The layers run on the default kernels.
 pub fn load_model(config: &Config, path: impl AsRef<Path>, device: &Device) -> Result<(IResNet, VarMap)> {
+    load_model_with(config, &arcface_kernels::KernelOptions::default(), path, device)
+}
+
+/// As [`load_model`], with the layers on the kernels `kernels` chooses.
+pub fn load_model_with(
+    config: &Config,
+    kernels: &arcface_kernels::KernelOptions,
+    path: impl AsRef<Path>,
+    device: &Device,
+) -> Result<(IResNet, VarMap)> {
     let varmap = VarMap::new();
     let vb = candle_nn::VarBuilder::from_varmap(&varmap, DType::F32, device);
-    let model = IResNet::new(config, vb)?;
+    let model = IResNet::with_kernels(config, kernels, vb)?;
     load_weights(&varmap, path)?;
     Ok((model, varmap))
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use arcface_backbone::{
-    init_varmap, load_weights, save_weights, trainable_vars, Config, ConvBackend, Error, IResNet, ParamKind,
+    init_varmap, load_weights, save_weights, trainable_vars, Config, ConvKernel, Error, IResNet, KernelOptions, ParamKind,
 };
 use candle::{DType, Device, Tensor};
 use candle_nn::{ModuleT, VarBuilder, VarMap};
@@ -156,7 +156,7 @@ fn fast_and_candle_convolutions_give_the_same_step() -> Result<()> {
     let varmap = VarMap::new();
     let fast = init_varmap(&cfg, &varmap, &Device::Cpu, 5)?;
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
-    let reference = IResNet::with_conv_backend(&cfg, ConvBackend::Candle, vb)?;
+    let reference = IResNet::with_kernels(&cfg, &KernelOptions { conv: ConvKernel::Candle, ..Default::default() }, vb)?;
     // A seeded input: an unseeded `randn` made the slack below fail now and then.
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
     let data: Vec<f32> = (0..4 * 3 * 32 * 32).map(|_| rng.gen_range(-1.7f32..1.7)).collect();

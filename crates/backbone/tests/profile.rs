@@ -1,24 +1,25 @@
-//! `ARCFACE_PROFILE=1` (set here, in its own test binary, before any layer runs) makes every
-//! layer kind add one call per layer to its total, forward and backward.
+//! A model built with a [`Profiler`] in its kernel options adds one call per layer to each
+//! layer kind's total, forward and backward; a model without one records nothing.
+
+use std::sync::Arc;
 
 use anyhow::Result;
-use arcface_backbone::{init_varmap, profile, Config};
+use arcface_backbone::{init_varmap_with, Config, KernelOptions, Profiler};
 use candle::{DType, Device, Tensor};
 use candle_nn::{ModuleT, VarMap};
 
 #[test]
 fn counts_one_call_per_layer() -> Result<()> {
-    std::env::set_var("ARCFACE_PROFILE", "1");
-    assert!(profile::enabled());
+    let profiler = Arc::new(Profiler::new());
+    let kernels = KernelOptions { profiler: Some(profiler.clone()), ..Default::default() };
     // Blocks [2, 1, 1, 1]: 5 blocks, 4 of them with a downsample (each stage's first).
     let cfg = Config { layers: [2, 1, 1, 1], width: 4, input_size: 32, num_features: 16, dropout: 0.0 };
     let varmap = VarMap::new();
-    let model = init_varmap(&cfg, &varmap, &Device::Cpu, 0)?;
+    let model = init_varmap_with(&cfg, &kernels, &varmap, &Device::Cpu, 0)?;
     let x = Tensor::ones((2, 3, 32, 32), DType::F32, &Device::Cpu)?;
-    profile::take();
     let y = model.forward_t(&x, true)?;
     y.sqr()?.sum_all()?.backward()?;
-    let totals = profile::take();
+    let totals = profiler.take();
     let calls = |kind: &str| totals.iter().find(|t| t.0 == kind).map(|t| t.2);
     // Stem conv + 2 per block + 4 downsamples.
     assert_eq!(calls("conv"), Some(1 + 2 * 5 + 4), "{totals:?}");
@@ -31,6 +32,11 @@ fn counts_one_call_per_layer() -> Result<()> {
     assert_eq!(calls("residual add"), Some(5), "{totals:?}");
     assert_eq!(calls("fc"), Some(1), "{totals:?}");
     assert!(totals.iter().all(|t| t.1 >= 0.0));
-    assert!(profile::take().is_empty(), "take() resets");
+    assert!(profiler.take().is_empty(), "take() resets");
+
+    // The same model without a profiler: nothing recorded anywhere.
+    let quiet = init_varmap_with(&cfg, &KernelOptions::default(), &VarMap::new(), &Device::Cpu, 0)?;
+    quiet.forward_t(&x, true)?.sum_all()?.backward()?;
+    assert!(profiler.take().is_empty());
     Ok(())
 }

@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::{anyhow, Context};
-use arcface_backbone::{init_varmap, select_device, trainable_vars, Config};
+use arcface_backbone::{init_varmap_with, select_device, trainable_vars, Config, KernelOptions};
 use arcface_loss::{HeadConfig, MarginHead};
 use arcface_train::precision::{Precision, PrecisionView};
 use arcface_train::{Optimizer, OptimizerConfig};
@@ -100,7 +100,8 @@ pub struct BenchResult {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    let device = select_device(&a.device)?;
+    let kernels = crate::kernel_env::from_env();
+    let device = select_device(&a.device, kernels.cuda_pool)?;
     let device_name = if device.is_cuda() { "cuda" } else { "cpu" };
     let batch = a.batch_size.unwrap_or(if device.is_cuda() { 128 } else { 32 });
     let mut results = Vec::new();
@@ -109,7 +110,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut failures = Vec::new();
     for backbone in &a.backbones {
         for &precision in &a.precision {
-            let r = match bench_one(backbone, precision, batch, &a, &device, device_name) {
+            let r = match bench_one(backbone, precision, batch, &a, &kernels, &device, device_name) {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("candle  {device_name} {backbone} {precision} batch {batch}: FAILED: {e:#}");
@@ -237,6 +238,7 @@ fn bench_one(
     precision: Precision,
     batch: usize,
     a: &BenchArgs,
+    kernels: &KernelOptions,
     device: &Device,
     device_name: &str,
 ) -> anyhow::Result<BenchResult> {
@@ -249,7 +251,7 @@ fn bench_one(
     }
     cfg.validate().map_err(|e| anyhow!("invalid backbone config: {e}"))?;
     let varmap = VarMap::new();
-    let model = init_varmap(&cfg, &varmap, device, 0)?;
+    let model = init_varmap_with(&cfg, kernels, &varmap, device, 0)?;
     let head_cfg = HeadConfig { embedding_size: cfg.num_features, ..HeadConfig::arcface(a.classes) };
     let head = MarginHead::init_varmap(&head_cfg, &varmap, "head", DType::F32, device, 1)?;
     let params: Vec<(String, candle::Var)> = {
@@ -293,7 +295,8 @@ fn bench_one(
     let breakdown = if a.breakdown {
         let n = a.steps.clamp(1, 5);
         let (mut f, mut b, mut o) = (0.0, 0.0, 0.0);
-        arcface_backbone::profile::take();
+        let take = || kernels.profiler().map(|p| p.take()).unwrap_or_default();
+        take();
         for _ in 0..n {
             let t = Instant::now();
             let emb = precision_mode.forward(&model, &x)?;
@@ -311,7 +314,7 @@ fn bench_one(
             o += t.elapsed().as_secs_f64();
         }
         let ms = |v: f64| v * 1e3 / n as f64;
-        let forward_layers = arcface_backbone::profile::take()
+        let forward_layers = take()
             .into_iter()
             .map(|(kind, secs, calls)| LayerTime { kind: kind.into(), ms: ms(secs), calls: calls as f64 / n as f64 })
             .collect();

@@ -74,6 +74,7 @@ pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
     }
     let mut opts = EvalOptions::new(model, pairs);
     opts.device = a.device;
+    opts.kernels = crate::kernel_env::from_env();
     opts.distance = a.distance;
     opts.embed = EmbedConfig { batch_size: a.batch_size, flip: !a.no_flip, ..EmbedConfig::default() };
     opts.out_dir = a.out.or_else(|| a.model.run.is_none().then(|| PathBuf::from("runs/eval")));
@@ -125,6 +126,7 @@ pub fn run_verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         image_b: a.b,
         threshold: a.threshold,
         device: a.device,
+        kernels: crate::kernel_env::from_env(),
         flip: !a.no_flip,
     };
     let r = verify(&opts)?;
@@ -166,6 +168,7 @@ pub fn run_embed(a: EmbedArgs) -> anyhow::Result<ExitCode> {
         input: a.input,
         output: a.output,
         device: a.device,
+        kernels: crate::kernel_env::from_env(),
         config: EmbedConfig { batch_size: a.batch_size, flip: a.flip, normalize: a.normalize || a.flip, progress: true },
     };
     let r = embed_command(&opts)?;

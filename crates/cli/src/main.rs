@@ -7,6 +7,7 @@
 mod bench;
 mod download;
 mod eval;
+mod kernel_env;
 mod pipeline;
 mod preview;
 mod study;

@@ -174,7 +174,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             (cfg, out, false)
         }
     };
-    let summary = train(&cfg, &RunOptions { out: out.clone(), resume, device: a.device.clone() })?;
+    let summary = train(&cfg, &RunOptions { out: out.clone(), resume, device: a.device.clone(), kernels: crate::kernel_env::from_env() })?;
     println!(
         "{} after {} steps ({} epochs, {} classes, {} images) in {:.0} s; best val accuracy {}",
         if summary.interrupted { "interrupted (checkpoint written; resume with --resume)" } else { "finished" },

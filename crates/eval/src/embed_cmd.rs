@@ -9,7 +9,7 @@ use candle::{DType, Tensor};
 
 use crate::embed::{embed_all, embed_images, EmbedConfig, ImageSource};
 use crate::error::{Error, Result};
-use crate::run::{load_model, ModelSource};
+use crate::run::{load_model_with, ModelSource};
 
 /// Options of [`embed_command`].
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ pub struct EmbedOptions {
     pub output: PathBuf,
     /// Device name.
     pub device: String,
+    /// The kernels the model runs on (the defaults unless the binary chose others).
+    pub kernels: arcface_backbone::KernelOptions,
     /// Batch size, flip test, normalization.
     pub config: EmbedConfig,
 }
@@ -106,8 +108,8 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
     } else {
         return Err(Error::format(input, "no such file or folder"));
     };
-    let device = arcface_backbone::select_device(&opts.device)?;
-    let model = load_model(&opts.model, &device)?;
+    let device = arcface_backbone::select_device(&opts.device, opts.kernels.cuda_pool)?;
+    let model = load_model_with(&opts.model, &device, &opts.kernels)?;
     let emb = match &images {
         Some(paths) => embed_images(
             &model.net,

@@ -23,7 +23,7 @@ pub use error::{Error, Result};
 pub use metrics::{evaluate_scores, Metrics, MetricsOptions};
 pub use report::write_report;
 pub use run::{
-    eval_run, load_model, EvalOptions, EvalReport, EvalResult, ModelInfo, ModelSource, PairSource,
+    eval_run, load_model, load_model_with, EvalOptions, EvalReport, EvalResult, ModelInfo, ModelSource, PairSource,
 };
 pub use scores::{read_scores_tsv, ScoreTable};
 pub use verify::{verify, VerifyOptions, VerifyResult};

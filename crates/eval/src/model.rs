@@ -68,6 +68,15 @@ pub fn read_model_info(run_dir: &Path) -> Result<ModelInfo> {
 
 /// Loads a model on `device`.
 pub fn load_model(source: &ModelSource, device: &Device) -> Result<LoadedModel> {
+    load_model_with(source, device, &arcface_backbone::KernelOptions::default())
+}
+
+/// As [`load_model`], with the backbone on the kernels `kernels` chooses.
+pub fn load_model_with(
+    source: &ModelSource,
+    device: &Device,
+    kernels: &arcface_backbone::KernelOptions,
+) -> Result<LoadedModel> {
     let (info, weights, run_dir) = match source {
         ModelSource::Run(dir) => {
             let info = read_model_info(dir)?;
@@ -96,7 +105,7 @@ pub fn load_model(source: &ModelSource, device: &Device) -> Result<LoadedModel> 
             (info, path.clone(), None)
         }
     };
-    let (net, varmap) = arcface_backbone::load_model(&info.backbone, &weights, device)
+    let (net, varmap) = arcface_backbone::load_model_with(&info.backbone, kernels, &weights, device)
         .map_err(|e| Error::Backbone(e.to_string()))?;
     Ok(LoadedModel {
         net,

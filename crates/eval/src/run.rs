@@ -20,7 +20,7 @@ use crate::bin::read_bin;
 use crate::embed::{cosine_rows, embed_images, EmbedConfig, ImageSource};
 use crate::error::{Error, Result};
 use crate::metrics::{evaluate_scores, FoldMetrics, MetricsOptions, RocCurve, TarAtFar};
-pub use crate::model::{load_model, read_model_info, LoadedModel, ModelInfo, ModelSource};
+pub use crate::model::{load_model, load_model_with, read_model_info, LoadedModel, ModelInfo, ModelSource};
 use crate::plots::{render, HistPlot, PlotTarget, RocPlot};
 use crate::scores::{read_scores_tsv, write_scores_tsv, ScoreTable};
 
@@ -56,6 +56,8 @@ pub struct EvalOptions {
     pub pairs: PairSource,
     /// Device name (`auto`, `cpu`, `cuda`).
     pub device: String,
+    /// The kernels the model runs on (the defaults unless the binary chose others).
+    pub kernels: arcface_backbone::KernelOptions,
     /// Output folder; default `<run>/eval`.
     pub out_dir: Option<PathBuf>,
     /// Embedding settings (flip test on by default).
@@ -76,6 +78,7 @@ impl EvalOptions {
             model,
             pairs,
             device: "auto".into(),
+            kernels: Default::default(),
             out_dir: None,
             embed: EmbedConfig::default(),
             distance: false,
@@ -225,8 +228,8 @@ fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBu
         .model
         .as_ref()
         .ok_or_else(|| Error::Invalid("a model is needed to embed images".into()))?;
-    let device = arcface_backbone::select_device(&opts.device)?;
-    let model = load_model(source, &device)?;
+    let device = arcface_backbone::select_device(&opts.device, opts.kernels.cuda_pool)?;
+    let model = load_model_with(source, &device, &opts.kernels)?;
     let (mut table, protocol, secs, images) = match &opts.pairs {
         PairSource::Lfw { lfw_dir, protocol } => {
             let p: Protocol = protocol.parse().map_err(data_err)?;

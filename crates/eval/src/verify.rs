@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::embed::{cosine_rows, embed_images, EmbedConfig, ImageSource};
 use crate::error::{Error, Result};
-use crate::run::{load_model, ModelSource};
+use crate::run::{load_model_with, ModelSource};
 
 /// Options of [`verify`].
 #[derive(Debug, Clone)]
@@ -25,6 +25,8 @@ pub struct VerifyOptions {
     pub threshold: Option<f64>,
     /// Device name.
     pub device: String,
+    /// The kernels the model runs on (the defaults unless the binary chose others).
+    pub kernels: arcface_backbone::KernelOptions,
     /// Flip test.
     pub flip: bool,
 }
@@ -109,8 +111,8 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyResult> {
             ))
         }
     };
-    let device = arcface_backbone::select_device(&opts.device)?;
-    let model = load_model(&opts.model, &device)?;
+    let device = arcface_backbone::select_device(&opts.device, opts.kernels.cuda_pool)?;
+    let model = load_model_with(&opts.model, &device, &opts.kernels)?;
     let similarity = compare(
         &model.net,
         &model.info.preprocess,

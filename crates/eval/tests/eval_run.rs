@@ -100,6 +100,7 @@ fn eval_verify_and_embed_on_lfw_mini() {
         image_b: img.clone(),
         threshold: None,
         device: "cpu".into(),
+        kernels: Default::default(),
         flip: true,
     };
     let v = verify(&opts).unwrap();
@@ -127,6 +128,7 @@ fn eval_verify_and_embed_on_lfw_mini() {
         input: folder.clone(),
         output: out.clone(),
         device: "cpu".into(),
+        kernels: Default::default(),
         config: EmbedConfig {
             progress: false,
             ..Default::default()

@@ -30,6 +30,7 @@ fn main() -> anyhow::Result<()> {
             .unwrap_or_else(|| format!("runs/{}", cfg.name).into()),
         resume: args.iter().any(|a| a == "--resume"),
         device: flag("--device").unwrap_or_else(|| "auto".into()),
+        kernels: Default::default(),
     };
     let summary = train(&cfg, &opts)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);

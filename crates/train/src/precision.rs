@@ -140,7 +140,7 @@ impl PrecisionView {
                 }
                 drop(data);
                 let vb = VarBuilder::from_backend(Box::new(AsIs(ts)), DType::BF16, device.clone());
-                let net = IResNet::new(config, vb)?;
+                let net = IResNet::with_kernels(config, model.kernels(), vb)?;
                 net.forward_t(&rounded(x)?, true)?.to_dtype(DType::F32)
             }
         }

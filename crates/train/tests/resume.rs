@@ -9,6 +9,7 @@ fn opts(dir: &std::path::Path, resume: bool) -> RunOptions {
         out: dir.to_path_buf(),
         resume,
         device: "cpu".into(),
+        kernels: Default::default(),
     }
 }
 

@@ -24,6 +24,7 @@ fn child_entry() {
         out: PathBuf::from(run),
         resume: false,
         device: "cpu".into(),
+        kernels: Default::default(),
     };
     let summary = arcface_train::train(&cfg, &opts).expect("child training");
     assert!(
@@ -120,6 +121,7 @@ fn after_kill_9_the_run_resumes_from_its_last_checkpoint() {
         out: run.clone(),
         resume: true,
         device: "cpu".into(),
+        kernels: Default::default(),
     };
     let s = arcface_train::train_with_stop(&cfg, &opts, &StopFlag::new()).unwrap();
     assert_eq!(s.steps, latest.step + 2);

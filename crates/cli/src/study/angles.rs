@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use arcface_eval::embed::ImageSource;
-use arcface_eval::{embed_images, load_model, read_scores_tsv, EmbedConfig, ModelSource};
+use arcface_eval::{embed_images, load_model_with, read_scores_tsv, EmbedConfig, ModelSource};
 use arcface_train::run::load_split;
 use arcface_train::TrainConfig;
 use candle::{DType, Device, Tensor, D};
@@ -51,8 +51,9 @@ fn degrees(cos: f64) -> f64 {
 
 /// Embeds the run's training images and measures their angles to the class centers.
 pub fn class_angles(cfg: &TrainConfig, dir: &Path, device: &str) -> anyhow::Result<ClassAngles> {
-    let device = arcface_backbone::select_device(device)?;
-    let model = load_model(&ModelSource::Run(dir.to_path_buf()), &device)?;
+    let kernels = crate::kernel_env::from_env();
+    let device = arcface_backbone::select_device(device, kernels.cuda_pool)?;
+    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), &device, &kernels)?;
     let (train, _) = load_split(cfg)?;
     let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: true, progress: true };
     let emb = embed_images(&model.net, &ImageSource::Paths(&train.paths), &model.info.preprocess, &device, &emb_cfg)?;

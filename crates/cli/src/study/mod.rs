@@ -137,7 +137,7 @@ pub(crate) fn train_once(cfg: &TrainConfig, dir: &Path, device: &str) -> anyhow:
     let resume = dir.join("checkpoints").is_dir()
         && std::fs::read_dir(dir.join("checkpoints")).map(|mut d| d.next().is_some()).unwrap_or(false);
     eprintln!("== study: training {} ({})", cfg.name, if resume { "resuming" } else { "from scratch" });
-    let summary = train(cfg, &RunOptions { out: dir.to_path_buf(), resume, device: device.into() })?;
+    let summary = train(cfg, &RunOptions { out: dir.to_path_buf(), resume, device: device.into(), kernels: crate::kernel_env::from_env() })?;
     if summary.interrupted {
         bail!("training of {} was interrupted; run the study again to resume it", cfg.name);
     }

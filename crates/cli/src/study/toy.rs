@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use arcface_eval::embed::ImageSource;
-use arcface_eval::{embed_images, load_model, EmbedConfig, ModelSource};
+use arcface_eval::{embed_images, load_model_with, EmbedConfig, ModelSource};
 use arcface_loss::init::seeded_normal;
 use arcface_loss::MarginHead;
 use arcface_train::run::head_config;
@@ -86,8 +86,9 @@ fn weight(varmap: &VarMap, name: &str, rows: usize, cols: usize, seed: u64) -> a
 /// Learns the 2-D picture for the loss of `cfg` on top of the run `dir`'s frozen backbone.
 pub fn toy_2d(cfg: &TrainConfig, dir: &Path, steps: usize, device: &str) -> anyhow::Result<Toy> {
     let (paths, labels, names) = top8_images(cfg)?;
-    let device = arcface_backbone::select_device(device)?;
-    let model = load_model(&ModelSource::Run(dir.to_path_buf()), &device)?;
+    let kernels = crate::kernel_env::from_env();
+    let device = arcface_backbone::select_device(device, kernels.cuda_pool)?;
+    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), &device, &kernels)?;
     let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: false, progress: true };
     let feats = embed_images(&model.net, &ImageSource::Paths(&paths), &model.info.preprocess, &device, &emb_cfg)?
         .to_dtype(DType::F32)?

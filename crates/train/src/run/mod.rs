@@ -51,6 +51,8 @@ pub struct RunOptions {
     pub resume: bool,
     /// `auto`, `cpu` or `cuda` (see `arcface_backbone::select_device`).
     pub device: String,
+    /// The kernels the backbone runs on (`Default` for the library's own choice).
+    pub kernels: arcface_backbone::KernelOptions,
 }
 
 /// What a finished (or interrupted) run reports.
@@ -96,14 +98,14 @@ pub fn train_with_stop(
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let (ckpt, resume_from) = resume::open_checkpoints(config, run_dir, options.resume)?;
     let device =
-        arcface_backbone::select_device(&options.device).context("selecting the device")?;
+        arcface_backbone::select_device(&options.device, options.kernels.cuda_pool).context("selecting the device")?;
     let is_tty = std::io::stderr().is_terminal();
     let mut log = RunLog::open(run_dir, resume_from.as_ref().map(|(m, _)| m.step), !is_tty)?;
     checkpoint::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
 
     let bb_cfg = config.backbone_config().map_err(anyhow::Error::msg)?;
     let data = TrainData::prepare(config, run_dir, &bb_cfg, &device, is_tty, &mut log)?;
-    let nets = Nets::init(config, &bb_cfg, data.train_set.num_classes(), &device)?;
+    let nets = Nets::init(config, &bb_cfg, &options.kernels, data.train_set.num_classes(), &device)?;
     let trainable = nets.trainable();
     let clipped = trainable.iter().map(|(_, v)| v.clone()).collect();
     let mut opt = Optimizer::new(config.optim.clone(), trainable, config.schedule.lr);

@@ -31,11 +31,12 @@ impl Nets {
     pub(super) fn init(
         config: &TrainConfig,
         bb_cfg: &arcface_backbone::Config,
+        kernels: &arcface_backbone::KernelOptions,
         num_classes: usize,
         device: &Device,
     ) -> anyhow::Result<Self> {
         let bb_vm = VarMap::new();
-        let model = arcface_backbone::init_varmap(bb_cfg, &bb_vm, device, config.seed)?;
+        let model = arcface_backbone::init_varmap_with(bb_cfg, kernels, &bb_vm, device, config.seed)?;
         let head_cfg = head_config(config, num_classes, bb_cfg.num_features);
         let head_vm = VarMap::new();
         let head = MarginHead::init_varmap(

@@ -16,7 +16,7 @@ use candle::cuda_backend::{CudaDType, CudaDevice, CudaStorageSlice, DeviceId};
 use candle::{bail, CudaStorage, DType, Layout, Result, WithDType};
 use sys::cudnnTensorFormat_t::CUDNN_TENSOR_NCHW;
 
-use super::{allow_tf32, Geom};
+use super::Geom;
 
 fn dims_i32(d: [usize; 4]) -> [i32; 4] {
     // Geom::new bounds every dimension by i32::MAX.
@@ -73,7 +73,7 @@ impl<T: Elem> Descs<T> {
     fn new(dev: &CudaDevice, g: &Geom) -> Result<Self> {
         use sys::cudnnMathType_t as M;
         let h = handle(dev)?;
-        let (s, p) = (g.stride as i32, g.pad as i32);
+        let (s, p) = (g.g.stride as i32, g.g.pad as i32);
         let mut conv = h.create_conv2d::<f32>(
             [p, p],
             [s, s],
@@ -81,16 +81,16 @@ impl<T: Elem> Descs<T> {
             sys::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION,
         )?;
         let math = match T::DTYPE {
-            DType::F32 if allow_tf32() => M::CUDNN_DEFAULT_MATH,
+            DType::F32 if g.allow_tf32 => M::CUDNN_DEFAULT_MATH,
             DType::F32 => M::CUDNN_FMA_MATH,
             _ => M::CUDNN_TENSOR_OP_MATH,
         };
         conv.set_math_type(math)?;
         Ok(Descs {
             conv,
-            x: h.create_4d_tensor::<T>(CUDNN_TENSOR_NCHW, dims_i32(g.x))?,
-            w: h.create_4d_filter::<T>(CUDNN_TENSOR_NCHW, dims_i32(g.w))?,
-            y: h.create_4d_tensor::<T>(CUDNN_TENSOR_NCHW, dims_i32(g.y))?,
+            x: h.create_4d_tensor::<T>(CUDNN_TENSOR_NCHW, dims_i32(g.g.x_dims()))?,
+            w: h.create_4d_filter::<T>(CUDNN_TENSOR_NCHW, dims_i32(g.g.w_dims()))?,
+            y: h.create_4d_tensor::<T>(CUDNN_TENSOR_NCHW, dims_i32(g.g.y_dims()))?,
             key: (dev.id(), T::DTYPE, math, *g),
         })
     }
@@ -174,7 +174,7 @@ impl Pass for ForwardPass {
             ),
         };
         // SAFETY: beta = 0 makes cuDNN write every output element without reading it.
-        let mut y = unsafe { dev.alloc::<T>(self.0.y.iter().product())? };
+        let mut y = unsafe { dev.alloc::<T>(self.0.g.y_dims().iter().product())? };
         // SAFETY: the buffers are contiguous NCHW of the descriptors' shapes and type.
         unsafe {
             op.launch(
@@ -220,7 +220,7 @@ impl Pass for DataPass {
             ),
         };
         // SAFETY: beta = 0 makes cuDNN write every element (zeros where no tap reaches).
-        let mut dx = unsafe { dev.alloc::<T>(self.0.x.iter().product())? };
+        let mut dx = unsafe { dev.alloc::<T>(self.0.g.x_dims().iter().product())? };
         // SAFETY: the buffers are contiguous NCHW of the descriptors' shapes and type.
         unsafe {
             op.launch(
@@ -266,7 +266,7 @@ impl Pass for FilterPass {
             ),
         };
         // SAFETY: beta = 0 makes cuDNN write every element without reading it.
-        let mut dw = unsafe { dev.alloc::<T>(self.0.w.iter().product())? };
+        let mut dw = unsafe { dev.alloc::<T>(self.0.g.w_dims().iter().product())? };
         // SAFETY: the buffers are contiguous NCHW of the descriptors' shapes and type.
         unsafe {
             op.launch(

@@ -24,6 +24,6 @@ fn main() {
         .arg("-o")
         .arg(&out)
         .status()
-        .unwrap_or_else(|e| panic!("arcface-backbone: the `cuda` feature needs nvcc ({nvcc}): {e}"));
-    assert!(status.success(), "arcface-backbone: nvcc failed on src/cuda_norm/kernels.cu ({status})");
+        .unwrap_or_else(|e| panic!("arcface-kernels: the `cuda` feature needs nvcc ({nvcc}): {e}"));
+    assert!(status.success(), "arcface-kernels: nvcc failed on src/cuda_norm/kernels.cu ({status})");
 }

@@ -9,6 +9,9 @@
 
 use candle::{CpuStorage, CustomOp1, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
 
+use std::sync::Arc;
+
+use crate::profile::Profiler;
 use crate::channelwise::{channel_slice, f32_slice, sum_map, sum_pairs, Blocks};
 
 const OP: &str = "batch-norm";
@@ -29,6 +32,7 @@ pub(super) fn train_forward(
     weight: &Tensor,
     bias: &Tensor,
     eps: f64,
+    profiler: Option<Arc<Profiler>>,
 ) -> Result<(Tensor, BatchStats)> {
     let x = x.contiguous()?;
     let stats = batch_stats(&x)?;
@@ -36,6 +40,7 @@ pub(super) fn train_forward(
     let op = Normalize {
         mean: stats.mean.clone(),
         inv_std,
+        profiler,
     };
     let y = x.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
     Ok((y, stats))
@@ -82,6 +87,7 @@ impl CustomOp1 for StatsOp {
 struct Normalize {
     mean: Vec<f64>,
     inv_std: Vec<f64>,
+    profiler: Option<Arc<Profiler>>,
 }
 
 impl CustomOp3 for Normalize {
@@ -126,7 +132,7 @@ impl CustomOp3 for Normalize {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        crate::profile::timed("batch-norm backward", x.device(), || {
+        crate::profile::timed(self.profiler.as_deref(), "batch-norm backward", x.device(), || {
             let dy = grad.contiguous()?;
             let sums_op = GradSums {
                 mean: self.mean.clone(),

@@ -8,7 +8,7 @@
 //! pass, its backward in three; PReLU forward in one pass, backward in two. All arithmetic is
 //! f32, on f32 or bf16 tensors (so bf16 activations need no casts).
 //!
-//! **Opt-in (`ARCFACE_CUDA_KERNELS=1`) until a GPU run has checked them**:
+//! **Opt-in ([`crate::KernelOptions::cuda_norm_kernels`]) until a GPU run has checked them**:
 //! `tests/cuda_norm.rs` compares them with the CPU path, and `scripts/gpu_check.sh` runs that
 //! test and times the training step with and without them.
 
@@ -21,12 +21,6 @@ use candle::{bail, CpuStorage, CudaDevice, CudaStorage, CustomOp1, DType, Layout
 
 const PTX: &str = include_str!(concat!(env!("OUT_DIR"), "/cuda_norm.ptx"));
 const MODULE: &str = "arcface_cuda_norm";
-
-/// Whether the layers use these kernels on CUDA: `ARCFACE_CUDA_KERNELS=1`; read once.
-pub(crate) fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("ARCFACE_CUDA_KERNELS").is_ok_and(|v| v == "1"))
-}
 
 /// Whether `x` can go through these kernels: f32 or bf16 on CUDA, `N x C x ...`, and sizes
 /// within the kernels' 32-bit row length and channel count.

@@ -11,7 +11,7 @@
 mod common;
 use common::cuda;
 
-use arcface_backbone::{cudnn_conv, fastconv};
+use arcface_kernels::{cudnn_conv, fastconv, KernelOptions};
 use candle::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -127,7 +127,8 @@ fn run(
 
 /// Compares the three results of one case in `dtype` on `dev` with the CPU f32 reference
 /// of the same inputs rounded to `dtype`; returns the worst relative error.
-fn check(case: Case, dtype: DType, dev: &Device, rng: &mut ChaCha8Rng) -> anyhow::Result<f32> {
+fn check(case: Case, dtype: DType, tf32: bool, dev: &Device, rng: &mut ChaCha8Rng) -> anyhow::Result<f32> {
+    let opts = KernelOptions { allow_tf32: tf32, ..KernelOptions::default() };
     let [n, c, h, wd] = case.x;
     let (s, p) = (case.stride, case.pad);
     let round =
@@ -139,10 +140,10 @@ fn check(case: Case, dtype: DType, dev: &Device, rng: &mut ChaCha8Rng) -> anyhow
         (wd + 2 * p - case.kernel) / s + 1,
     );
     let r = round(random(rng, &[n, case.k, ho, wo])?)?;
-    let want = run(&x, &w, &r, |x, w| fastconv::conv2d(x, w, s, p))?;
+    let want = run(&x, &w, &r, |x, w| fastconv::conv2d(x, w, s, p, &KernelOptions::default()))?;
     let on_dev = |t: &Tensor| t.to_device(dev)?.to_dtype(dtype);
     let got = run(&on_dev(&x)?, &on_dev(&w)?, &on_dev(&r)?, |x, w| {
-        cudnn_conv::conv2d(x, w, s, p)
+        cudnn_conv::conv2d(x, w, s, p, &opts)
     })?;
     let mut worst = 0f32;
     for (name, (g, e)) in ["y", "dx", "dw"].iter().zip(got.iter().zip(&want)) {
@@ -160,10 +161,9 @@ fn check(case: Case, dtype: DType, dev: &Device, rng: &mut ChaCha8Rng) -> anyhow
 }
 
 fn check_all(dtype: DType, tf32: bool, tol: f32, dev: &Device) -> anyhow::Result<()> {
-    cudnn_conv::set_allow_tf32(tf32);
     let mut rng = ChaCha8Rng::seed_from_u64(80 + dtype.size_in_bytes() as u64);
     for case in cases() {
-        let err = check(case, dtype, dev, &mut rng)?;
+        let err = check(case, dtype, tf32, dev, &mut rng)?;
         anyhow::ensure!(
             err <= tol,
             "{dtype:?} (tf32 {tf32}) {case:?}: rel err {err:.2e} > {tol:.0e}"
@@ -172,7 +172,7 @@ fn check_all(dtype: DType, tf32: bool, tol: f32, dev: &Device) -> anyhow::Result
     Ok(())
 }
 
-/// One test, not four: the TF32 switch is process-wide, and parallel tests would race on it.
+/// One test for all four configurations, so that a GPU run prints them in order.
 #[test]
 fn cudnn_conv_matches_cpu() -> anyhow::Result<()> {
     let Some(dev) = cuda()? else { return Ok(()) };
@@ -180,7 +180,6 @@ fn cudnn_conv_matches_cpu() -> anyhow::Result<()> {
     check_all(DType::F32, true, 5e-3, &dev)?;
     check_all(DType::BF16, true, 2e-2, &dev)?;
     check_all(DType::F16, true, 5e-3, &dev)?;
-    cudnn_conv::set_allow_tf32(true);
     Ok(())
 }
 
@@ -190,7 +189,7 @@ fn cpu_tensors_are_refused() -> anyhow::Result<()> {
     let x = Tensor::zeros((1, 2, 5, 5), DType::F32, &Device::Cpu)?;
     let w = Tensor::zeros((3, 2, 3, 3), DType::F32, &Device::Cpu)?;
     assert!(!cudnn_conv::supports(&x, &w));
-    let err = cudnn_conv::conv2d(&x, &w, 1, 1).expect_err("CPU tensors must be refused");
+    let err = cudnn_conv::conv2d(&x, &w, 1, 1, &KernelOptions::default()).expect_err("CPU tensors must be refused");
     assert!(err.to_string().contains("CUDA"), "{err}");
     Ok(())
 }
@@ -201,7 +200,7 @@ fn bad_shapes_are_refused() -> anyhow::Result<()> {
     let Some(dev) = cuda()? else { return Ok(()) };
     let x = Tensor::zeros((1, 2, 5, 5), DType::F32, &dev)?;
     let w = Tensor::zeros((3, 4, 3, 3), DType::F32, &dev)?;
-    let err = cudnn_conv::conv2d(&x, &w, 1, 1).expect_err("channel mismatch must fail");
+    let err = cudnn_conv::conv2d(&x, &w, 1, 1, &KernelOptions::default()).expect_err("channel mismatch must fail");
     assert!(err.to_string().contains("channels"), "{err}");
     Ok(())
 }

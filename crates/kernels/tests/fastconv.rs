@@ -2,10 +2,15 @@
 //! autograd (`Var` + `backward`), the input and weight gradients, on seeded random shapes.
 //! candle's conv is the independent reference here; its CPU kernels share no code with ours.
 
-use arcface_backbone::fastconv::conv2d;
+use arcface_kernels::KernelOptions;
 use candle::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+/// `fastconv::conv2d` on the default options.
+fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> candle::Result<Tensor> {
+    arcface_kernels::fastconv::conv2d(x, w, stride, pad, &KernelOptions::default())
+}
 
 /// Max |a - b| over max |b|: the tolerance is relative to the reference's scale.
 fn rel_err(a: &Tensor, b: &Tensor) -> anyhow::Result<f32> {

@@ -6,8 +6,9 @@
 //! here on the CPU.
 
 use anyhow::Result;
-use arcface_backbone::batch_norm::BatchNorm;
-use arcface_backbone::prelu::PReLU;
+#[path = "common/layers.rs"]
+mod layers;
+use layers::{BatchNorm, PReLU};
 use candle::{DType, Device, Module, Tensor, Var};
 use candle_nn::{ModuleT, VarBuilder, VarMap};
 use rand::{Rng, SeedableRng};

@@ -14,6 +14,7 @@
 
 use std::sync::Arc;
 
+use crate::profile::Profiler;
 use candle::{bail, CpuStorage, CustomOp3, DType, Layout, Result, Shape, Tensor, D};
 
 /// The gradients of a layer `y = f(x, p)` given `dL/dy`.
@@ -33,15 +34,22 @@ pub(crate) trait ClosedGrad: Send + Sync {
 
 /// `value` (computed from detached `x` and `p`, same shape as `x`) as a tensor whose
 /// gradients with respect to `x` and `p` are `g`'s closed forms.
-pub(crate) fn with_closed_grad(x: &Tensor, p: &Tensor, value: &Tensor, g: Arc<dyn ClosedGrad>) -> Result<Tensor> {
+/// The backward is timed by `profiler` when given.
+pub(crate) fn with_closed_grad(
+    x: &Tensor,
+    p: &Tensor,
+    value: &Tensor,
+    g: Arc<dyn ClosedGrad>,
+    profiler: Option<Arc<Profiler>>,
+) -> Result<Tensor> {
     if value.shape() != x.shape() {
         bail!("{}: value {:?} does not have the input's shape {:?}", g.name(), value.shape(), x.shape())
     }
     let value = value.detach().contiguous()?;
-    x.apply_op3(p, &value, WithGrad(g))
+    x.apply_op3(p, &value, WithGrad(g, profiler))
 }
 
-struct WithGrad(Arc<dyn ClosedGrad>);
+struct WithGrad(Arc<dyn ClosedGrad>, Option<Arc<Profiler>>);
 
 /// The element range `value` covers, which must be its whole storage (`len` elements).
 fn whole(name: &str, l: &Layout, len: usize) -> Result<()> {
@@ -117,7 +125,7 @@ impl CustomOp3 for WithGrad {
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let label = if self.0.name().starts_with("batch-norm") { "batch-norm backward" } else { "prelu backward" };
-        let (gx, gp) = crate::profile::timed(label, x.device(), || self.0.grads(&x.detach(), &p.detach(), &grad.detach()))?;
+        let (gx, gp) = crate::profile::timed(self.1.as_deref(), label, x.device(), || self.0.grads(&x.detach(), &p.detach(), &grad.detach()))?;
         Ok((Some(gx), Some(gp), None))
     }
 }
@@ -136,13 +144,6 @@ pub(crate) fn channel_sum(x3: &Tensor) -> Result<Tensor> {
 /// A `C` vector as `1 x C x 1` for broadcasting against `N x C x L`.
 pub(crate) fn per_channel(v: &Tensor) -> Result<Tensor> {
     v.reshape((1, (), 1))
-}
-
-/// `ARCFACE_NORM=reference` in the environment turns the closed-form path off (BatchNorm
-/// and PReLU then run candle ops and autograd on every device): for A/B timing; read once.
-pub(crate) fn disabled() -> bool {
-    static OFF: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *OFF.get_or_init(|| std::env::var("ARCFACE_NORM").is_ok_and(|v| v.eq_ignore_ascii_case("reference")))
 }
 
 /// f32 or f64 only: half precision is converted by the callers before.

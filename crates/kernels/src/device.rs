@@ -1,12 +1,18 @@
-//! Device selection from a user-facing name, as the `--device` flag spells it.
+//! Device selection from a user-facing name, as the `--device` flag spells it, and the CUDA
+//! memory pool setting that goes with it.
 
 use candle::Device;
 
+use crate::options::CudaPool;
+
 /// `"auto"` (CUDA device 0 when compiled in and present, else CPU), `"cpu"`, `"cuda"` or
-/// `"cuda:N"`; anything else is an error. A CUDA device gets [`keep_freed_memory`].
-pub fn select_device(name: &str) -> candle::Result<Device> {
+/// `"cuda:N"`; anything else is an error. With [`CudaPool::Keep`] a CUDA device gets
+/// [`keep_freed_memory`].
+pub fn select_device(name: &str, pool: CudaPool) -> candle::Result<Device> {
     let device = parse_device(name)?;
-    keep_freed_memory(&device)?;
+    if pool == CudaPool::Keep {
+        keep_freed_memory(&device)?;
+    }
     Ok(device)
 }
 
@@ -29,14 +35,11 @@ fn parse_device(name: &str) -> candle::Result<Device> {
 /// the default threshold a training step, which reads its loss and so synchronizes, gives all
 /// its activation memory back and maps it again in the next step; PyTorch's caching allocator
 /// avoids the same cost by never freeing. The pool still grows only to the peak a step needs.
-/// `ARCFACE_CUDA_POOL=release` keeps the driver's default (for A/B timing). A no-op on CPU.
+/// [`CudaPool::Release`] skips this call (for A/B timing). A no-op on CPU.
 pub fn keep_freed_memory(device: &Device) -> candle::Result<()> {
     #[cfg(feature = "cuda")]
     if let Device::Cuda(d) = device {
         use candle::cuda_backend::cudarc::driver::sys;
-        if std::env::var("ARCFACE_CUDA_POOL").is_ok_and(|v| v.eq_ignore_ascii_case("release")) {
-            return Ok(());
-        }
         let stream = d.cuda_stream();
         let cu_device = stream.context().cu_device();
         let check = |what: &str, r: sys::CUresult| {
@@ -72,13 +75,13 @@ mod tests {
 
     #[test]
     fn names_parse() {
-        assert!(select_device("cpu").unwrap().is_cpu());
-        assert!(select_device("auto").is_ok());
-        assert!(select_device("tpu").is_err());
-        assert!(select_device("cuda:x").is_err());
+        assert!(select_device("cpu", CudaPool::Keep).unwrap().is_cpu());
+        assert!(select_device("auto", CudaPool::Keep).is_ok());
+        assert!(select_device("tpu", CudaPool::Keep).is_err());
+        assert!(select_device("cuda:x", CudaPool::Keep).is_err());
         // Without the `cuda` feature candle refuses CUDA instead of falling back silently.
         if !candle::utils::cuda_is_available() {
-            assert!(select_device("cuda").is_err());
+            assert!(select_device("cuda", CudaPool::Release).is_err());
         }
     }
 }

@@ -7,7 +7,8 @@
 //! `cudnnConvolutionBackwardData` and `cudnnConvolutionBackwardFilter` on contiguous NCHW
 //! f32, bf16 or f16 tensors, always accumulating in f32 (the only configuration cuDNN has
 //! for bf16). f16/bf16 may use tensor cores; f32 may use TF32 tensor cores unless
-//! [`set_allow_tf32`] turns them off (PyTorch's `torch.backends.cudnn.allow_tf32`).
+//! [`KernelOptions::allow_tf32`] is off (PyTorch's `torch.backends.cudnn.allow_tf32`).
+//! The sizes are [`crate::conv::ConvGeometry`], shared with the CPU kernel.
 //! Algorithms come from cuDNN's heuristics (`cudnnGetConvolution*Algorithm_v7`, as candle
 //! does), cached per device, dtype, math mode and shape; handles are cached per device and
 //! thread (cuDNN handles are not thread-safe).
@@ -16,23 +17,16 @@
 
 mod passes;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use candle::{bail, CpuStorage, CudaStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
+use crate::conv::ConvGeometry;
+use crate::options::KernelOptions;
+use crate::profile::Profiler;
 use passes::{dispatch, DataPass, FilterPass, ForwardPass};
 
-static ALLOW_TF32: AtomicBool = AtomicBool::new(true);
-
-/// Lets f32 convolutions use TF32 tensor cores (the default, as in PyTorch) or not.
-pub fn set_allow_tf32(allow: bool) {
-    ALLOW_TF32.store(allow, Ordering::Relaxed);
-}
-
-/// Whether f32 convolutions may use TF32 tensor cores.
-pub fn allow_tf32() -> bool {
-    ALLOW_TF32.load(Ordering::Relaxed)
-}
+const OP: &str = "cudnn_conv";
 
 /// Whether [`conv2d`] takes these tensors: f32, bf16 or f16, same dtype, same CUDA device.
 pub fn supports(x: &Tensor, w: &Tensor) -> bool {
@@ -45,7 +39,8 @@ pub fn supports(x: &Tensor, w: &Tensor) -> bool {
 /// Bias-free NCHW convolution (`x`: N x C x H x W, `w`: K x C x kh x kw, equal stride and
 /// zero padding on both axes) on cuDNN, forward and backward. Errors on tensors that
 /// [`supports`] rejects, rather than silently taking another kernel.
-pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+/// Reads `opts.allow_tf32` and `opts.profiler`.
+pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize, opts: &KernelOptions) -> Result<Tensor> {
     if !supports(x, w) {
         bail!(
             "cudnn_conv: needs f32, bf16 or f16 tensors on one CUDA device, got {:?} on {:?} and {:?} on {:?}",
@@ -56,65 +51,41 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<T
         )
     }
     // Validate before touching the graph so shape errors name the shapes.
-    Geom::new(x.dims(), w.dims(), stride, padding)?;
-    x.contiguous()?
-        .apply_op2(&w.contiguous()?, Forward { stride, padding })
+    Geom::new(x.dims(), w.dims(), stride, padding, opts.allow_tf32)?;
+    x.contiguous()?.apply_op2(
+        &w.contiguous()?,
+        Forward { stride, padding, allow_tf32: opts.allow_tf32, profiler: opts.profiler.clone() },
+    )
 }
 
-/// Sizes of one convolution; also the shape part of the algorithm cache's key.
+/// One convolution as cuDNN runs it: its sizes and whether f32 may use TF32 tensor cores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Geom {
-    x: [usize; 4],
-    w: [usize; 4],
-    y: [usize; 4],
-    stride: usize,
-    pad: usize,
+    g: ConvGeometry,
+    allow_tf32: bool,
 }
 
 impl Geom {
-    fn new(x: &[usize], w: &[usize], stride: usize, pad: usize) -> Result<Self> {
-        let (&[n, c, h, wd], &[k, wc, kh, kw]) = (x, w) else {
-            bail!("cudnn_conv: expected x N x C x H x W and w K x C x kh x kw, got {x:?} and {w:?}")
-        };
-        if c != wc {
-            bail!("cudnn_conv: input has {c} channels but the kernel expects {wc} ({x:?}, {w:?})")
+    fn new(x: &[usize], w: &[usize], stride: usize, pad: usize, allow_tf32: bool) -> Result<Self> {
+        let g = ConvGeometry::new(OP, x, w, stride, pad)?;
+        if g.n == 0 || g.c == 0 || g.k == 0 {
+            bail!("{OP}: empty convolution (x {x:?}, w {w:?})")
         }
-        if stride == 0 || kh == 0 || kw == 0 || n == 0 || c == 0 || k == 0 {
-            bail!(
-                "cudnn_conv: empty or zero-stride convolution (x {x:?}, w {w:?}, stride {stride})"
-            )
-        }
-        if h + 2 * pad < kh || wd + 2 * pad < kw {
-            bail!("cudnn_conv: kernel {kh}x{kw} larger than padded input {h}x{wd} (padding {pad})")
-        }
-        let (ho, wo) = (
-            (h + 2 * pad - kh) / stride + 1,
-            (wd + 2 * pad - kw) / stride + 1,
-        );
-        let g = Geom {
-            x: [n, c, h, wd],
-            w: [k, c, kh, kw],
-            y: [n, k, ho, wo],
-            stride,
-            pad,
-        };
         // cuDNN's legacy API takes int dimensions and indexes tensors with int.
         let max = i32::MAX as usize;
-        if [g.x, g.w, g.y]
-            .iter()
-            .any(|d| d.iter().product::<usize>() > max)
+        if [g.x_dims(), g.w_dims(), g.y_dims()].iter().any(|d| d.iter().product::<usize>() > max)
             || stride > max
             || pad > max
         {
-            bail!("cudnn_conv: sizes exceed cuDNN's 32-bit limits (x {x:?}, w {w:?})")
+            bail!("{OP}: sizes exceed cuDNN's 32-bit limits (x {x:?}, w {w:?})")
         }
-        Ok(g)
+        Ok(Self { g, allow_tf32 })
     }
 
     fn check(&self, what: &str, l: &Layout, want: [usize; 4]) -> Result<()> {
         if l.dims() != want || !l.is_contiguous() {
             bail!(
-                "cudnn_conv: {what} must be contiguous {want:?}, got {:?} (contiguous: {})",
+                "{OP}: {what} must be contiguous {want:?}, got {:?} (contiguous: {})",
                 l.dims(),
                 l.is_contiguous()
             )
@@ -124,13 +95,15 @@ impl Geom {
 }
 
 fn cpu_refused(name: &str) -> Result<(CpuStorage, Shape)> {
-    bail!("{name}: cuDNN op called on the CPU (use arcface_backbone::fastconv there)")
+    bail!("{name}: cuDNN op called on the CPU (use arcface_kernels::fastconv there)")
 }
 
 /// `y = conv(x, w)`; its backward is the two ops below.
 struct Forward {
     stride: usize,
     padding: usize,
+    allow_tf32: bool,
+    profiler: Option<Arc<Profiler>>,
 }
 
 impl CustomOp2 for Forward {
@@ -155,13 +128,10 @@ impl CustomOp2 for Forward {
         w: &CudaStorage,
         lw: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        let g = Geom::new(lx.dims(), lw.dims(), self.stride, self.padding)?;
-        g.check("x", lx, g.x)?;
-        g.check("w", lw, g.w)?;
-        Ok((
-            dispatch(&ForwardPass(g), x, lx, w, lw)?,
-            Shape::from(g.y.to_vec()),
-        ))
+        let g = Geom::new(lx.dims(), lw.dims(), self.stride, self.padding, self.allow_tf32)?;
+        g.check("x", lx, g.g.x_dims())?;
+        g.check("w", lw, g.g.w_dims())?;
+        Ok((dispatch(&ForwardPass(g), x, lx, w, lw)?, Shape::from(&g.g.y_dims())))
     }
 
     fn bwd(
@@ -171,28 +141,16 @@ impl CustomOp2 for Forward {
         _res: &Tensor,
         grad: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        crate::profile::timed("conv backward", x.device(), || {
-            let g = Geom::new(x.dims(), w.dims(), self.stride, self.padding)?;
-            if grad.dims() != g.y {
-                bail!(
-                    "cudnn_conv: output gradient {:?}, expected {:?}",
-                    grad.dims(),
-                    g.y
-                )
-            }
-            let dy = grad.contiguous()?;
-            // Skipping untracked arguments saves the stem's input gradient on every step.
-            let dx = match x.track_op() {
-                true => Some(dy.apply_op2_no_bwd(&w.contiguous()?, &BackwardData(g))?),
-                false => None,
-            };
-            let dw = match w.track_op() {
-                true => Some(x.contiguous()?.apply_op2_no_bwd(&dy, &BackwardFilter(g))?),
-                false => None,
-            };
-            Ok((dx, dw))
-    
-        })
+        let g = Geom::new(x.dims(), w.dims(), self.stride, self.padding, self.allow_tf32)?;
+        crate::conv::backward(
+            x,
+            w,
+            grad,
+            &g.g,
+            self.profiler.as_deref(),
+            |w, dy| dy.apply_op2_no_bwd(w, &BackwardData(g)),
+            |x, dy| x.apply_op2_no_bwd(dy, &BackwardFilter(g)),
+        )
     }
 }
 
@@ -221,11 +179,11 @@ impl CustomOp2 for BackwardData {
         w: &CudaStorage,
         lw: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        self.0.check("dy", ly, self.0.y)?;
-        self.0.check("w", lw, self.0.w)?;
+        self.0.check("dy", ly, self.0.g.y_dims())?;
+        self.0.check("w", lw, self.0.g.w_dims())?;
         Ok((
             dispatch(&DataPass(self.0), dy, ly, w, lw)?,
-            Shape::from(self.0.x.to_vec()),
+            Shape::from(&self.0.g.x_dims()),
         ))
     }
 }
@@ -255,11 +213,11 @@ impl CustomOp2 for BackwardFilter {
         dy: &CudaStorage,
         ly: &Layout,
     ) -> Result<(CudaStorage, Shape)> {
-        self.0.check("x", lx, self.0.x)?;
-        self.0.check("dy", ly, self.0.y)?;
+        self.0.check("x", lx, self.0.g.x_dims())?;
+        self.0.check("dy", ly, self.0.g.y_dims())?;
         Ok((
             dispatch(&FilterPass(self.0), x, lx, dy, ly)?,
-            Shape::from(self.0.w.to_vec()),
+            Shape::from(&self.0.g.w_dims()),
         ))
     }
 }
