@@ -1,19 +1,16 @@
-//! `arcface bench`: training throughput (forward + margin head + backward + SGD step) of
-//! IResNet backbones in images/s, on CPU or CUDA, f32 or bf16, with the same synthetic batch
-//! every step. `--pytorch` runs `benches/pytorch/train_bench.py` with the same settings in the
-//! same process tree and prints the ratio; `--save DIR` writes the figures as JSON.
+//! `arcface bench`: the training-step throughput of `arcface_train::bench` for each backbone
+//! and precision asked for, printed as a table; `--pytorch` runs
+//! `benches/pytorch/train_bench.py` with the same settings and prints the ratio; `--save DIR`
+//! writes the figures as JSON with the date and the device's model.
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
-use std::time::Instant;
 
 use anyhow::{anyhow, Context};
-use arcface_backbone::{init_varmap_with, select_device, trainable_vars, Config, KernelOptions};
-use arcface_loss::{HeadConfig, MarginHead};
-use arcface_train::precision::{Precision, PrecisionView};
-use arcface_train::{Optimizer, OptimizerConfig};
-use candle::{DType, Device, Tensor};
-use candle_nn::VarMap;
+use arcface_backbone::{select_device, Config, KernelOptions};
+use arcface_train::bench::{bench_training_step, BenchSpec, Throughput};
+use arcface_train::precision::Precision;
+use candle::Device;
 use clap::Args;
 use serde::Serialize;
 
@@ -60,26 +57,9 @@ pub struct BenchArgs {
     /// included), backward and optimizer, synchronizing the device between them.
     #[arg(long)]
     pub breakdown: bool,
-}
-
-/// Milliseconds per step in each phase (`--breakdown`).
-#[derive(Serialize, Clone, Debug)]
-pub struct Breakdown {
-    forward_ms: f64,
-    backward_ms: f64,
-    optimizer_ms: f64,
-    /// With `ARCFACE_PROFILE=1`: ms per step of each layer kind's forward and of the
-    /// convolution, BatchNorm and PReLU backward passes (synchronized around each call).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    forward_layers: Vec<LayerTime>,
-}
-
-/// One layer kind's time per step (`--breakdown` with `ARCFACE_PROFILE=1`).
-#[derive(Serialize, Clone, Debug)]
-pub struct LayerTime {
-    kind: String,
-    ms: f64,
-    calls: f64,
+    /// Print the elapsed time and resident memory after every timed step.
+    #[arg(long)]
+    pub trace: bool,
 }
 
 /// One measured configuration.
@@ -92,11 +72,8 @@ pub struct BenchResult {
     batch_size: usize,
     classes: usize,
     steps: usize,
-    images_per_sec: f64,
-    step_ms: f64,
-    peak_memory_mb: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    breakdown: Option<Breakdown>,
+    #[serde(flatten)]
+    throughput: Throughput,
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
@@ -118,15 +95,16 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
+            let t = &r.throughput;
             println!(
                 "candle  {device_name} {backbone} {precision} batch {batch}: {:.2} images/s ({:.1} ms/step){}",
-                r.images_per_sec,
-                r.step_ms,
-                r.peak_memory_mb
+                t.images_per_sec,
+                t.step_ms,
+                t.peak_memory_mb
                     .map(|m| format!(", peak {} {m:.0} MB", if device.is_cuda() { "GPU memory in use" } else { "RSS" }))
                     .unwrap_or_default()
             );
-            if let Some(b) = &r.breakdown {
+            if let Some(b) = &t.breakdown {
                 println!(
                     "  phases: forward {:.1} ms, backward {:.1} ms, optimizer {:.1} ms",
                     b.forward_ms, b.backward_ms, b.optimizer_ms
@@ -135,11 +113,12 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                     println!("    {:<20} {:8.1} ms ({} calls)", l.kind, l.ms, l.calls);
                 }
             }
-            let ours = r.images_per_sec;
+            let ours = t.images_per_sec;
             results.push(r);
             if a.pytorch {
                 match pytorch(backbone, precision.name(), batch, &a, device_name) {
-                    Ok(t) => {
+                    Ok(torch) => {
+                        let t = &torch.throughput;
                         println!(
                             "pytorch {device_name} {backbone} {precision} batch {batch}: {:.2} images/s ({:.1} ms/step){}",
                             t.images_per_sec,
@@ -147,7 +126,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                             t.peak_memory_mb.map(|m| format!(", peak allocated {m:.0} MB")).unwrap_or_default()
                         );
                         println!("ratio candle/pytorch: {:.2}x", ours / t.images_per_sec);
-                        results.push(t);
+                        results.push(torch);
                     }
                     Err(e) => {
                         eprintln!("pytorch {device_name} {backbone} {precision} batch {batch}: FAILED: {e:#}");
@@ -179,22 +158,6 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         eprintln!("bench: {} configuration(s) failed: {}", failures.len(), failures.join(", "));
         Ok(ExitCode::FAILURE)
     }
-}
-
-/// GPU memory in use in MB, the driver's view (the CUDA context and candle's cached blocks
-/// included, like `nvidia-smi`), sampled after a synchronize; `None` off CUDA.
-#[cfg(feature = "cuda")]
-fn cuda_used_mb(device: &Device) -> Option<f64> {
-    if !device.is_cuda() {
-        return None;
-    }
-    let (free, total) = candle::cuda_backend::cudarc::driver::result::mem_get_info().ok()?;
-    Some(total.saturating_sub(free) as f64 / 1e6)
-}
-
-#[cfg(not(feature = "cuda"))]
-fn cuda_used_mb(_: &Device) -> Option<f64> {
-    None
 }
 
 /// The UTC calendar date `YYYY-MM-DD` of a Unix time (Hinnant's civil-from-days).
@@ -250,77 +213,15 @@ fn bench_one(
         cfg = cfg.with_input_size(s);
     }
     cfg.validate().map_err(|e| anyhow!("invalid backbone config: {e}"))?;
-    let varmap = VarMap::new();
-    let model = init_varmap_with(&cfg, kernels, &varmap, device, 0)?;
-    let head_cfg = HeadConfig { embedding_size: cfg.num_features, ..HeadConfig::arcface(a.classes) };
-    let head = MarginHead::init_varmap(&head_cfg, &varmap, "head", DType::F32, device, 1)?;
-    let params: Vec<(String, candle::Var)> = {
-        let trainable = trainable_vars(&varmap);
-        trainable.into_iter().enumerate().map(|(i, v)| (format!("p{i}"), v)).collect()
-    };
-    let sgd = OptimizerConfig::Sgd { momentum: 0.9, weight_decay: 5e-4, nesterov: false };
-    let mut opt = Optimizer::new(sgd, params, 0.1);
-    let precision_mode = PrecisionView::new(precision, &cfg, &varmap, device)?;
-    let x = Tensor::randn(0f32, 1f32, (batch, 3, cfg.input_size, cfg.input_size), device)?;
-    let labels: Vec<u32> = (0..batch as u32).map(|i| (i * 7919) % a.classes as u32).collect();
-    let labels = Tensor::new(labels.as_slice(), device)?;
-    let mut step = || -> anyhow::Result<()> {
-        let emb = precision_mode.forward(&model, &x)?;
-        let out = head.forward(&emb, &labels)?;
-        let grads = out.loss.backward()?;
-        opt.step(&grads)?;
-        precision_mode.after_step()?;
-        Ok(())
-    };
-    for _ in 0..a.warmup {
-        step()?;
-    }
-    device.synchronize()?;
-    let mut peak_gpu_mb = cuda_used_mb(device);
-    let t0 = Instant::now();
-    for i in 0..a.steps {
-        step()?;
-        if device.is_cuda() {
-            device.synchronize()?;
-            if let Some(now) = cuda_used_mb(device) {
-                peak_gpu_mb = Some(peak_gpu_mb.map_or(now, |p: f64| p.max(now)));
-            }
-        }
-        if std::env::var_os("ARCFACE_BENCH_TRACE").is_some() {
-            eprintln!("step {i}: {:.1} s, RSS {:.0} MB", t0.elapsed().as_secs_f64(), current_rss_mb().unwrap_or(0.0));
-        }
-    }
-    device.synchronize()?;
-    let secs = t0.elapsed().as_secs_f64();
-    let breakdown = if a.breakdown {
-        let n = a.steps.clamp(1, 5);
-        let (mut f, mut b, mut o) = (0.0, 0.0, 0.0);
-        let take = || kernels.profiler().map(|p| p.take()).unwrap_or_default();
-        take();
-        for _ in 0..n {
-            let t = Instant::now();
-            let emb = precision_mode.forward(&model, &x)?;
-            let out = head.forward(&emb, &labels)?;
-            device.synchronize()?;
-            f += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let grads = out.loss.backward()?;
-            device.synchronize()?;
-            b += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            opt.step(&grads)?;
-            precision_mode.after_step()?;
-            device.synchronize()?;
-            o += t.elapsed().as_secs_f64();
-        }
-        let ms = |v: f64| v * 1e3 / n as f64;
-        let forward_layers = take()
-            .into_iter()
-            .map(|(kind, secs, calls)| LayerTime { kind: kind.into(), ms: ms(secs), calls: calls as f64 / n as f64 })
-            .collect();
-        Some(Breakdown { forward_ms: ms(f), backward_ms: ms(b), optimizer_ms: ms(o), forward_layers })
-    } else {
-        None
+    let spec = BenchSpec {
+        backbone: cfg,
+        precision,
+        batch_size: batch,
+        classes: a.classes,
+        warmup: a.warmup,
+        steps: a.steps,
+        breakdown: a.breakdown,
+        trace: a.trace,
     };
     Ok(BenchResult {
         framework: "candle".into(),
@@ -330,28 +231,8 @@ fn bench_one(
         batch_size: batch,
         classes: a.classes,
         steps: a.steps,
-        images_per_sec: (batch * a.steps) as f64 / secs,
-        step_ms: secs * 1e3 / a.steps as f64,
-        peak_memory_mb: if device.is_cuda() { peak_gpu_mb } else { peak_rss_mb() },
-        breakdown,
+        throughput: bench_training_step(&spec, kernels, device)?,
     })
-}
-
-/// Peak resident memory of this process (Linux `VmHWM`).
-fn peak_rss_mb() -> Option<f64> {
-    proc_status_mb("VmHWM:")
-}
-
-/// Current resident memory of this process (Linux `VmRSS`).
-fn current_rss_mb() -> Option<f64> {
-    proc_status_mb("VmRSS:")
-}
-
-fn proc_status_mb(key: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
 }
 
 fn pytorch(backbone: &str, precision: &str, batch: usize, a: &BenchArgs, device: &str) -> anyhow::Result<BenchResult> {
@@ -386,10 +267,12 @@ fn pytorch(backbone: &str, precision: &str, batch: usize, a: &BenchArgs, device:
         batch_size: batch,
         classes: a.classes,
         steps: a.steps,
-        images_per_sec: num("images_per_sec")?,
-        step_ms: num("step_ms")?,
-        peak_memory_mb: v["peak_memory_mb"].as_f64(),
-        breakdown: None,
+        throughput: Throughput {
+            images_per_sec: num("images_per_sec")?,
+            step_ms: num("step_ms")?,
+            peak_memory_mb: v["peak_memory_mb"].as_f64(),
+            breakdown: None,
+        },
     })
 }
 

@@ -7,6 +7,7 @@
 //! Reference: InsightFace `recognition/arcface_torch/train_v2.py`.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod checkpoint;
 pub mod clip;
 pub mod config;
