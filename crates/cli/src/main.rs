@@ -5,9 +5,11 @@
 
 
 mod bench;
+mod compose;
 mod download;
 mod eval;
 mod preview;
+mod progress;
 mod study;
 
 mod summary;
@@ -90,7 +92,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Download(a) => download::run(a),
         Command::Preview(a) => preview::run(a),
-        Command::Train(a) => train::run(*a),
+        Command::Train(a) => compose::train_then_eval(*a),
         Command::Eval(a) => eval::run_eval(a),
         Command::Verify(a) => eval::run_verify(a),
         Command::Embed(a) => eval::run_embed(a),

@@ -20,8 +20,8 @@ pub struct EmbedOptions {
     pub input: PathBuf,
     /// Output `.npy`.
     pub output: PathBuf,
-    /// Device name.
-    pub device: String,
+    /// The device to embed on.
+    pub device: candle::Device,
     /// Batch size, flip test, normalization.
     pub config: EmbedConfig,
 }
@@ -106,19 +106,19 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
     } else {
         return Err(Error::format(input, "no such file or folder"));
     };
-    let device = arcface_backbone::select_device(&opts.device)?;
-    let model = load_model(&opts.model, &device)?;
+    let device = &opts.device;
+    let model = load_model(&opts.model, device)?;
     let emb = match &images {
         Some(paths) => embed_images(
             &model.net,
             &ImageSource::Paths(paths),
             &model.info.preprocess,
-            &device,
+            device,
             &opts.config,
         )?,
         None => {
             let x = read_image_npy(input, model.info.backbone.input_size)?;
-            embed_all(&model.net, &x, &device, &opts.config)?
+            embed_all(&model.net, &x, device, &opts.config)?
         }
     };
     let (count, dim) = emb.dims2()?;

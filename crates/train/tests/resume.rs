@@ -47,7 +47,7 @@ fn resume_is_bit_identical_to_a_straight_run() {
     let b = std::fs::read(split.join("model.safetensors")).unwrap();
     assert!(a == b, "resumed weights differ from the straight run");
     // The metrics file reads as one run: one train line per step, no duplicates.
-    let steps: Vec<u64> = arcface_train::metrics::read_metrics(&split.join("metrics.jsonl"))
+    let steps: Vec<u64> = arcface_eval::RunDir::new(&split).metrics()
         .unwrap()
         .iter()
         .map(|l| l.step())

@@ -1,8 +1,8 @@
 //! The training data of a run: the split, the preprocessed-image cache, the shuffling loader
 //! and the validator of the held-out pairs; also `model.json`, which tells an evaluator how
-//! the images were preprocessed.
+//! the images were preprocessed, and the config's LFW folder and protocol.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -11,7 +11,6 @@ use arcface_data::{
 };
 use candle::Device;
 
-use crate::checkpoint;
 use crate::config::TrainConfig;
 use crate::metrics::RunLog;
 use crate::validate::Validator;
@@ -20,13 +19,11 @@ use crate::validate::Validator;
 pub(super) struct TrainData {
     /// The training identities.
     pub(super) train_set: TrainSet,
-    /// The protocol's test pairs (LFW sources only).
-    pub(super) test_set: Option<PairSet>,
     /// Batches of the training set in the (seed, epoch) order.
     pub(super) loader: Loader,
     /// Full batches per epoch (at least 1).
     pub(super) steps_per_epoch: usize,
-    /// Scores the test pairs, when validation or the final evaluation needs them.
+    /// Scores the test pairs, when per-epoch validation is on.
     pub(super) validator: Option<Validator>,
 }
 
@@ -48,7 +45,7 @@ impl TrainData {
                 train_set.num_classes()
             );
         }
-        write_model_json(run_dir, config, bb_cfg, &preprocess)?;
+        arcface_eval::RunDir::new(run_dir).write_model_info(&model_info(config, bb_cfg, &preprocess))?;
         log.info(&format!(
             "{}: {} images of {} identities, device {:?}",
             config.name,
@@ -81,13 +78,12 @@ impl TrainData {
                 config.train.batch_size
             );
         }
-        let validator = match (&test_set, config.train.validate || config.train.eval_at_end) {
+        let validator = match (&test_set, config.train.validate) {
             (Some(pairs), true) => Some(Validator::new(pairs, &preprocess, &cache_dir, progress)?),
             _ => None,
         };
         Ok(Self {
             train_set,
-            test_set,
             loader,
             steps_per_epoch,
             validator,
@@ -104,11 +100,10 @@ pub fn load_split(config: &TrainConfig) -> anyhow::Result<(TrainSet, Option<Pair
             .with_context(|| format!("scanning {}", root.display()))?;
         return Ok((set.filter_min_images(d.min_images), None));
     }
-    let lfw_dir = d.lfw_dir.clone().unwrap_or_else(|| d.dir.join("lfw"));
+    let lfw_dir = lfw_dir(config);
     let lfw =
         Lfw::open(&lfw_dir).with_context(|| format!("opening LFW at {}", lfw_dir.display()))?;
-    let protocol = Protocol::from_name(&d.protocol, d.fold)?;
-    let split = lfw.split(&protocol)?;
+    let split = lfw.split(&lfw_protocol(config)?)?;
     Ok((
         split.train.filter_min_images(d.min_images),
         Some(split.test),
@@ -158,21 +153,36 @@ fn training_loader(
     Ok(loader)
 }
 
-/// Writes `model.json`: the backbone shape, the preprocessing, the loss and the protocol.
-fn write_model_json(
-    run_dir: &Path,
+/// The LFW folder of a config: `data.lfw_dir`, else `<data.dir>/lfw`.
+pub fn lfw_dir(config: &TrainConfig) -> PathBuf {
+    let d = &config.data;
+    d.lfw_dir
+        .clone()
+        .unwrap_or_else(|| d.dir.join(arcface_data::lfw::LFW_SUBDIR))
+}
+
+/// The LFW protocol a config trains under (its test pairs are the validation pairs).
+pub fn lfw_protocol(config: &TrainConfig) -> arcface_data::Result<Protocol> {
+    Protocol::from_name(&config.data.protocol, config.data.fold)
+}
+
+/// `model.json` of a run of `config`: the backbone shape, the preprocessing, the loss and the
+/// protocol. The config's loss and protocol fields are read here only.
+pub fn model_info(
     config: &TrainConfig,
     bb: &arcface_backbone::Config,
     preprocess: &Preprocess,
-) -> anyhow::Result<()> {
-    let v = serde_json::json!({
-        "backbone": bb,
-        "preprocess": preprocess,
-        "loss": config.loss.kind,
-        "protocol": if config.data.source == "folder" { "folder".to_string() } else { config.data.protocol.clone() },
-        "fold": config.data.fold,
-    });
-    let bytes = serde_json::to_vec_pretty(&v)?;
-    checkpoint::write_atomic(&run_dir.join("model.json"), &bytes)?;
-    Ok(())
+) -> arcface_eval::ModelInfo {
+    let protocol = if config.data.source == "folder" {
+        "folder".to_string()
+    } else {
+        config.data.protocol.clone()
+    };
+    arcface_eval::ModelInfo {
+        backbone: bb.clone(),
+        preprocess: preprocess.clone(),
+        loss: config.loss.kind.clone(),
+        protocol,
+        fold: config.data.fold,
+    }
 }
