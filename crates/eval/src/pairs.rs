@@ -16,7 +16,10 @@ use crate::error::Result;
 /// Cosine similarity of each pair over the rows of `emb` (N x D, any device).
 pub fn score_pairs(emb: &Tensor, pairs: &[IndexPair]) -> Result<Vec<f64>> {
     let index = |f: fn(&IndexPair) -> usize| {
-        Tensor::new(pairs.iter().map(|p| f(p) as u32).collect::<Vec<_>>(), &Device::Cpu)
+        Tensor::new(
+            pairs.iter().map(|p| f(p) as u32).collect::<Vec<_>>(),
+            &Device::Cpu,
+        )
     };
     let emb = emb.to_device(&Device::Cpu)?.to_dtype(candle::DType::F32)?;
     let a = emb.index_select(&index(|p| p.a)?, 0)?;
@@ -83,6 +86,9 @@ mod tests {
     fn cosine_scores_of_pairs() {
         let emb = Tensor::new(&[[1f32, 0.0], [0.0, 2.0], [3.0, 3.0]], &Device::Cpu).unwrap();
         let s = score_pairs(&emb, &[pair(0, 1, false, 0), pair(0, 2, true, 0)]).unwrap();
-        assert!(s[0].abs() < 1e-7 && (s[1] - 0.5f64.sqrt()).abs() < 1e-6, "{s:?}");
+        assert!(
+            s[0].abs() < 1e-7 && (s[1] - 0.5f64.sqrt()).abs() < 1e-6,
+            "{s:?}"
+        );
     }
 }

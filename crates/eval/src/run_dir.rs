@@ -156,7 +156,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 
 /// Writes `value` as pretty JSON, atomically.
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
-    let bytes =
-        serde_json::to_vec_pretty(value).map_err(|e| Error::format(path, e.to_string()))?;
+    let bytes = serde_json::to_vec_pretty(value).map_err(|e| Error::format(path, e.to_string()))?;
     write_atomic(path, &bytes)
 }

@@ -58,7 +58,9 @@ pub fn curves(records: &[MetricRecord], name: &str) -> (Curves, Option<f64>, Opt
                 speeds.push(images_per_sec);
                 elapsed = Some(elapsed.map_or(elapsed_s, |e| e.max(elapsed_s)));
             }
-            MetricRecord::Val { step, accuracy, .. } => c.val_accuracy.push((step as f64, accuracy)),
+            MetricRecord::Val { step, accuracy, .. } => {
+                c.val_accuracy.push((step as f64, accuracy))
+            }
         }
     }
     speeds.sort_by(f64::total_cmp);
@@ -69,17 +71,27 @@ pub fn curves(records: &[MetricRecord], name: &str) -> (Curves, Option<f64>, Opt
 /// Reads one run folder; a folder with none of the run files is an error.
 pub fn read_run(dir: &Path) -> Result<RunSummary> {
     let run = RunDir::new(dir);
-    let invalid = |what: &str| {
-        Error::Invalid(format!("{}: {what}", dir.display()))
-    };
+    let invalid = |what: &str| Error::Invalid(format!("{}: {what}", dir.display()));
     if !dir.is_dir() {
         return Err(invalid("not a run folder (does not exist)"));
     }
     let name = run.name();
-    let model = run.model_info_path().is_file().then(|| run.model_info()).transpose()?;
-    let eval = run.eval_summary_path().is_file().then(|| run.eval_summary()).transpose()?;
+    let model = run
+        .model_info_path()
+        .is_file()
+        .then(|| run.model_info())
+        .transpose()?;
+    let eval = run
+        .eval_summary_path()
+        .is_file()
+        .then(|| run.eval_summary())
+        .transpose()?;
     let has_metrics = run.metrics_path().is_file();
-    let records = if has_metrics { run.metrics()? } else { Vec::new() };
+    let records = if has_metrics {
+        run.metrics()?
+    } else {
+        Vec::new()
+    };
     let (curves, images_per_sec, training_seconds) = curves(&records, &name);
     if model.is_none() && eval.is_none() && !has_metrics {
         return Err(invalid(

@@ -52,7 +52,6 @@ pub struct EvalReport {
     pub images_per_sec: f64,
 }
 
-
 /// `eval.json` inside an evaluation output folder.
 pub(super) fn path_in(dir: &Path) -> PathBuf {
     dir.join("eval.json")
@@ -133,7 +132,10 @@ mod tests {
     fn round_trip() {
         let scores = [0.9, 0.8, 0.3, 0.1, 0.7, 0.2];
         let same = [true, true, false, false, true, false];
-        let opts = MetricsOptions { num_folds: 3, ..MetricsOptions::default() };
+        let opts = MetricsOptions {
+            num_folds: 3,
+            ..MetricsOptions::default()
+        };
         let m = evaluate_scores(&scores, &same, None, &opts).unwrap();
         let report = EvalReport::from_metrics("dev".into(), m, true, None, 1.5, 4);
         let dir = tempfile::tempdir().unwrap();

@@ -71,7 +71,11 @@ fn parse(path: &Path, text: &str) -> Result<Vec<MetricRecord>> {
         match serde_json::from_str(line) {
             Ok(r) => out.push(r),
             Err(e) if k + 1 == lines.len() => {
-                tracing::warn!("{}:{}: skipping a half-written last line ({e})", path.display(), i + 1);
+                tracing::warn!(
+                    "{}:{}: skipping a half-written last line ({e})",
+                    path.display(),
+                    i + 1
+                );
             }
             Err(e) => return Err(Error::parse(path, i + 1, e.to_string())),
         }
@@ -181,7 +185,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::new(dir.path());
         let mut w = run.metrics_writer(None).unwrap();
-        [train(10), val(10), train(20)].iter().for_each(|r| w.append(r).unwrap());
+        [train(10), val(10), train(20)]
+            .iter()
+            .for_each(|r| w.append(r).unwrap());
         drop(w);
         let mut w = run.metrics_writer(Some(10)).unwrap();
         w.append(&train(30)).unwrap();
@@ -192,7 +198,11 @@ mod tests {
     fn a_truncated_last_line_is_skipped_and_a_bad_middle_line_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::new(dir.path());
-        let full = format!("{}{}", line(&run.metrics_path(), &train(10)).unwrap(), line(&run.metrics_path(), &val(10)).unwrap());
+        let full = format!(
+            "{}{}",
+            line(&run.metrics_path(), &train(10)).unwrap(),
+            line(&run.metrics_path(), &val(10)).unwrap()
+        );
         let cut = &full[..full.len() - 12];
         std::fs::write(run.metrics_path(), cut).unwrap();
         assert_eq!(run.metrics().unwrap(), vec![train(10)]);

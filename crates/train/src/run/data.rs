@@ -179,8 +179,8 @@ pub fn model_info(
         config.data.protocol.clone()
     };
     arcface_eval::ModelInfo {
-        backbone: bb.clone(),
-        preprocess: preprocess.clone(),
+        backbone: *bb,
+        preprocess: *preprocess,
         loss: config.loss.kind.clone(),
         protocol,
         fold: config.data.fold,
