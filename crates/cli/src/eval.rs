@@ -1,13 +1,13 @@
-//! `arcface eval`, `verify`, `embed` and `report`: thin wrappers over `arcface_eval`.
+//! `arcface eval`, `verify`, `embed` and `report`: thin wrappers over `arcface_eval` (and
+//! `arcface_report` for the plots and the cross-run report). The device is resolved here.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use arcface_eval::{
-    embed_command, eval_run, verify, write_report, EmbedConfig, EmbedOptions, EvalOptions, ModelSource,
-    PairSource, VerifyOptions,
-};
+use arcface_data::Protocol;
+use arcface_eval::{embed_command, verify, EmbedConfig, EmbedOptions, EvalOptions, ModelSource, PairSource, RunDir, VerifyOptions};
+use arcface_report::write_report;
 use clap::Args;
 
 use crate::ModelArgs;
@@ -34,7 +34,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub distance: bool,
     /// LFW folder (holding `lfw-deepfunneled/` and the protocol files).
-    #[arg(long, default_value = "data/lfw")]
+    #[arg(long, default_value = arcface_data::lfw::DEFAULT_LFW_DIR)]
     pub lfw: PathBuf,
     /// Turn the flip test off.
     #[arg(long)]
@@ -63,9 +63,9 @@ pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
         PairSource::PairsFile { lfw_dir: a.lfw.clone(), path: path.clone() }
     } else {
         let protocol = match (&a.protocol, &a.model.run) {
-            (Some(p), _) => p.clone(),
-            (None, Some(run)) => default_protocol(run)?,
-            (None, None) => "pairs".into(),
+            (Some(p), _) => p.parse()?,
+            (None, Some(run)) => RunDir::new(run).model_info()?.lfw_protocol().unwrap_or(Protocol::Pairs),
+            (None, None) => Protocol::Pairs,
         };
         PairSource::Lfw { lfw_dir: a.lfw.clone(), protocol }
     };
@@ -73,30 +73,20 @@ pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
         bail!("name a model (--run runs/NAME, or --weights FILE --backbone rNN), or give --scores FILE");
     }
     let mut opts = EvalOptions::new(model, pairs);
-    opts.device = a.device;
     opts.kernels = crate::kernel_env::from_env();
+    opts.device = arcface_backbone::select_device(&a.device, opts.kernels.cuda_pool)?;
     opts.distance = a.distance;
-    opts.embed = EmbedConfig { batch_size: a.batch_size, flip: !a.no_flip, ..EmbedConfig::default() };
+    opts.embed = EmbedConfig { batch_size: a.batch_size, flip: !a.no_flip, progress: crate::progress::bar(), ..EmbedConfig::default() };
     opts.out_dir = a.out.or_else(|| a.model.run.is_none().then(|| PathBuf::from("runs/eval")));
-    let result = eval_run(&opts)?;
+    let result = crate::compose::evaluate(&opts)?;
     let r = &result.report;
     println!("{}", arcface_eval::run::summary_markdown(r));
     println!("outputs in {}", result.out_dir.display());
     if let Some(json) = &a.json {
-        let src = result.out_dir.join("eval.json");
+        let src = result.files[0].clone();
         std::fs::copy(&src, json).with_context(|| format!("copying {} to {}", src.display(), json.display()))?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The protocol a run was trained under, as an eval protocol name.
-fn default_protocol(run: &std::path::Path) -> anyhow::Result<String> {
-    let info = arcface_eval::run::read_model_info(run)?;
-    Ok(match (info.protocol.as_str(), info.fold) {
-        ("view2", Some(k)) => format!("view2:{k}"),
-        ("dev", _) => "dev".into(),
-        _ => "pairs".into(),
-    })
 }
 
 /// Arguments of `verify`.
@@ -120,13 +110,14 @@ pub struct VerifyArgs {
 }
 
 pub fn run_verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let kernels = crate::kernel_env::from_env();
     let opts = VerifyOptions {
         model: a.model.required()?,
         image_a: a.a,
         image_b: a.b,
         threshold: a.threshold,
-        device: a.device,
-        kernels: crate::kernel_env::from_env(),
+        device: arcface_backbone::select_device(&a.device, kernels.cuda_pool)?,
+        kernels,
         flip: !a.no_flip,
     };
     let r = verify(&opts)?;
@@ -163,13 +154,19 @@ pub struct EmbedArgs {
 
 pub fn run_embed(a: EmbedArgs) -> anyhow::Result<ExitCode> {
     let model: ModelSource = a.model.required()?;
+    let kernels = crate::kernel_env::from_env();
     let opts = EmbedOptions {
         model,
         input: a.input,
         output: a.output,
-        device: a.device,
-        kernels: crate::kernel_env::from_env(),
-        config: EmbedConfig { batch_size: a.batch_size, flip: a.flip, normalize: a.normalize || a.flip, progress: true },
+        device: arcface_backbone::select_device(&a.device, kernels.cuda_pool)?,
+        kernels,
+        config: EmbedConfig {
+            batch_size: a.batch_size,
+            flip: a.flip,
+            normalize: a.normalize || a.flip,
+            progress: crate::progress::bar(),
+        },
     };
     let r = embed_command(&opts)?;
     println!("wrote {} x {} embeddings to {}", r.count, r.dim, r.output.display());
@@ -203,7 +200,7 @@ fn discover_runs(root: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
     let Ok(entries) = std::fs::read_dir(root) else { return Ok(Vec::new()) };
     let mut runs: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.join("metrics.jsonl").is_file())
+        .filter(|p| RunDir::new(p).metrics_path().is_file())
         .collect();
     runs.sort();
     Ok(runs)

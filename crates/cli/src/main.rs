@@ -5,11 +5,13 @@
 
 
 mod bench;
+mod compose;
 mod download;
 mod eval;
 mod kernel_env;
 mod pipeline;
 mod preview;
+mod progress;
 mod study;
 mod summary;
 mod train;

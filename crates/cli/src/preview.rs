@@ -11,7 +11,7 @@ use clap::Args;
 #[derive(Args)]
 pub struct PreviewArgs {
     /// LFW folder (holding `lfw-deepfunneled/` and the protocol files).
-    #[arg(long, default_value = "data/lfw")]
+    #[arg(long, default_value = arcface_data::lfw::DEFAULT_LFW_DIR)]
     pub lfw: PathBuf,
     /// Number of crops (taken evenly across the dev training images).
     #[arg(long, default_value_t = 64)]

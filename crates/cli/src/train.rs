@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
+use arcface_backbone::select_device;
 use arcface_data::Protocol;
 use arcface_loss::Margin;
 use arcface_train::config::DataSource;
@@ -174,7 +175,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
             (cfg, out, false)
         }
     };
-    let summary = train(&cfg, &RunOptions { out: out.clone(), resume, device: a.device.clone(), kernels: crate::kernel_env::from_env() })?;
+    let kernels = crate::kernel_env::from_env();
+    let device = select_device(&a.device, kernels.cuda_pool)?;
+    let options = RunOptions { out: out.clone(), resume, device: device.clone(), kernels: kernels.clone() };
+    let summary = train(&cfg, &options)?;
     println!(
         "{} after {} steps ({} epochs, {} classes, {} images) in {:.0} s; best val accuracy {}",
         if summary.interrupted { "interrupted (checkpoint written; resume with --resume)" } else { "finished" },
@@ -186,5 +190,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         summary.best_val.map(|v| format!("{:.2}%", v * 100.0)).unwrap_or_else(|| "n/a".into()),
     );
     println!("run folder: {}", summary.run_dir.display());
+    if !summary.interrupted {
+        crate::compose::final_eval(&summary.run_dir, &cfg, &device, &kernels)?;
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -78,7 +78,25 @@ pub fn cache_key(paths: &[PathBuf], preprocess: &Preprocess) -> Result<String> {
     Ok(hex::encode(&h.finalize()[..16]))
 }
 
-fn reporter(progress: &Progress, total: usize) -> Box<dyn Fn(usize) + Send + Sync> {
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Progress::Silent => "Silent",
+            Progress::Auto => "Auto",
+            Progress::Callback(_) => "Callback",
+        })
+    }
+}
+
+impl Progress {
+    /// A function to call with the number of items done so far (of `total`), from any thread.
+    pub fn reporter(&self, label: &str, total: usize) -> Box<dyn Fn(usize) + Send + Sync> {
+        reporter(self, label, total)
+    }
+}
+
+fn reporter(progress: &Progress, label: &str, total: usize) -> Box<dyn Fn(usize) + Send + Sync> {
+    let label = label.to_string();
     match progress {
         Progress::Silent => Box::new(|_| {}),
         Progress::Callback(f) => {
@@ -87,7 +105,7 @@ fn reporter(progress: &Progress, total: usize) -> Box<dyn Fn(usize) + Send + Syn
         }
         Progress::Auto if std::io::stderr().is_terminal() => {
             let bar = indicatif::ProgressBar::new(total as u64);
-            bar.set_message("preprocessing images");
+            bar.set_message(label);
             Box::new(move |done| {
                 bar.set_position(done as u64);
                 if done == total {
@@ -97,7 +115,7 @@ fn reporter(progress: &Progress, total: usize) -> Box<dyn Fn(usize) + Send + Syn
         }
         Progress::Auto => Box::new(move |done| {
             if done == total || (total >= 10 && done % (total / 10) == 0) {
-                eprintln!("preprocessing images: {done}/{total}");
+                eprintln!("{label}: {done}/{total}");
             }
         }),
     }
@@ -105,7 +123,7 @@ fn reporter(progress: &Progress, total: usize) -> Box<dyn Fn(usize) + Send + Syn
 
 /// Preprocesses `paths[i]` into `out`'s i-th slot, in parallel.
 fn fill(paths: &[PathBuf], preprocess: &Preprocess, out: &mut [u8], progress: &Progress) -> Result<()> {
-    let report = reporter(progress, paths.len());
+    let report = reporter(progress, "preprocessing images", paths.len());
     let done = AtomicUsize::new(0);
     out.par_chunks_mut(preprocess.image_bytes()).zip(paths.par_iter()).try_for_each(|(slot, path)| {
         slot.copy_from_slice(&preprocess.load(path)?);

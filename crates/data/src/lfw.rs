@@ -17,6 +17,12 @@ use crate::sets::{PairSet, TrainSet};
 /// Folder of the images inside an LFW directory.
 pub const IMAGES_DIR: &str = "lfw-deepfunneled";
 
+/// The LFW folder inside a data folder (`<data dir>/lfw`), where `download` extracts it.
+pub const LFW_SUBDIR: &str = "lfw";
+
+/// The LFW folder commands use when none is given: `lfw` inside the default data folder.
+pub const DEFAULT_LFW_DIR: &str = "data/lfw";
+
 /// Which LFW protocol to split by. Written as `dev`, `view2:<fold>` or `pairs`, in configs,
 /// on the command line and in run folders alike (serde uses the same text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]

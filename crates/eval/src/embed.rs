@@ -1,13 +1,12 @@
 //! Face embeddings in batches: images are decoded and preprocessed in parallel (rayon) with
 //! arcface-data's [`Preprocess`], run through the backbone in eval mode
 //! (`forward_t(x, false)`), optionally with the flip test of InsightFace's verification.py
-//! (embedding = L2-normalize(f(x) + f(flip(x)))). Progress: an indicatif bar on a terminal,
-//! plain lines on stderr otherwise.
+//! (embedding = L2-normalize(f(x) + f(flip(x)))). Progress is reported through the caller's
+//! [`Progress`].
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use arcface_data::{images_to_tensor, Preprocess};
+use arcface_data::{images_to_tensor, Preprocess, Progress};
 use candle::{Device, Tensor, D};
 use candle_nn::ModuleT;
 use rayon::prelude::*;
@@ -15,7 +14,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 
 /// How embeddings are computed.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct EmbedConfig {
     /// Images per forward pass.
     pub batch_size: usize,
@@ -23,8 +22,8 @@ pub struct EmbedConfig {
     pub flip: bool,
     /// L2-normalize the output rows.
     pub normalize: bool,
-    /// Show progress on stderr.
-    pub progress: bool,
+    /// Where progress goes.
+    pub progress: Progress,
 }
 
 impl Default for EmbedConfig {
@@ -33,7 +32,7 @@ impl Default for EmbedConfig {
             batch_size: 64,
             flip: true,
             normalize: true,
-            progress: true,
+            progress: Progress::Auto,
         }
     }
 }
@@ -69,58 +68,6 @@ pub fn embed_tensor<M: ModuleT>(
     Ok(f)
 }
 
-/// Progress on stderr: a bar on a terminal, a line every ~10% otherwise.
-pub struct Progress {
-    bar: Option<indicatif::ProgressBar>,
-    total: usize,
-    done: usize,
-    next_line: usize,
-    label: String,
-    enabled: bool,
-}
-
-impl Progress {
-    /// A progress reporter for `total` items.
-    pub fn new(label: &str, total: usize, enabled: bool) -> Self {
-        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{msg} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})",
-            ) {
-                bar.set_style(style.progress_chars("=> "));
-            }
-            bar.set_message(label.to_string());
-            bar
-        });
-        Self {
-            bar,
-            total,
-            done: 0,
-            next_line: 0,
-            label: label.to_string(),
-            enabled,
-        }
-    }
-
-    /// Records `n` more finished items.
-    pub fn inc(&mut self, n: usize) {
-        self.done += n;
-        if let Some(bar) = &self.bar {
-            bar.inc(n as u64);
-        } else if self.enabled && self.done >= self.next_line {
-            eprintln!("{}: {}/{}", self.label, self.done, self.total);
-            self.next_line = self.done + (self.total / 10).max(1);
-        }
-    }
-
-    /// Ends the bar.
-    pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
 /// Source of images to embed.
 pub enum ImageSource<'a> {
     /// Image files on disk.
@@ -142,7 +89,7 @@ impl ImageSource<'_> {
             ImageSource::Paths(p) => preprocess.load(&p[i]),
             ImageSource::Encoded(e) => preprocess.decode(&e[i], &format!("image {i}")),
         }
-        .map_err(|e| Error::Data(e.to_string()))
+        .map_err(Error::from)
     }
 }
 
@@ -159,7 +106,7 @@ pub fn embed_images<M: ModuleT + Sync>(
         return Err(Error::Invalid("no images to embed".into()));
     }
     let bs = config.batch_size.max(1);
-    let mut progress = Progress::new("embedding", n, config.progress);
+    let progress = config.progress.reporter("embedding", n);
     let mut out = Vec::with_capacity(n.div_ceil(bs));
     for start in (0..n).step_by(bs) {
         let end = (start + bs).min(n);
@@ -169,9 +116,8 @@ pub fn embed_images<M: ModuleT + Sync>(
             .collect::<Result<_>>()?;
         let x = images_to_tensor(&pixels.concat(), end - start, preprocess.size, device)?;
         out.push(embed_tensor(model, &x, config)?.to_device(&Device::Cpu)?);
-        progress.inc(end - start);
+        progress(end);
     }
-    progress.finish();
     Ok(Tensor::cat(&out, 0)?)
 }
 
@@ -184,15 +130,14 @@ pub fn embed_all<M: ModuleT>(
 ) -> Result<Tensor> {
     let n = x.dim(0)?;
     let bs = config.batch_size.max(1);
-    let mut progress = Progress::new("embedding", n, config.progress);
+    let progress = config.progress.reporter("embedding", n);
     let mut out = Vec::new();
     for start in (0..n).step_by(bs) {
         let len = bs.min(n - start);
         let batch = x.narrow(0, start, len)?.to_device(device)?;
         out.push(embed_tensor(model, &batch, config)?.to_device(&Device::Cpu)?);
-        progress.inc(len);
+        progress(start + len);
     }
-    progress.finish();
     if out.is_empty() {
         return Err(Error::Invalid("no images to embed".into()));
     }
@@ -229,7 +174,7 @@ mod tests {
         let x = x.broadcast_as((1, 3, 3, 3)).unwrap().contiguous().unwrap();
         let cfg = EmbedConfig {
             flip: true,
-            progress: false,
+            progress: arcface_data::Progress::Silent,
             ..Default::default()
         };
         let e = embed_tensor(&FirstRow, &x, &cfg)
@@ -243,7 +188,7 @@ mod tests {
         let raw = EmbedConfig {
             flip: false,
             normalize: false,
-            progress: false,
+            progress: arcface_data::Progress::Silent,
             ..Default::default()
         };
         assert_eq!(
@@ -272,7 +217,7 @@ mod tests {
             let cfg = EmbedConfig {
                 flip,
                 normalize: false,
-                progress: false,
+                progress: arcface_data::Progress::Silent,
                 batch_size: 2,
             };
             assert!(!embed_tensor(&Scaled(var.clone()), &x, &cfg)
@@ -299,7 +244,7 @@ mod tests {
             batch_size: 3,
             flip: false,
             normalize: false,
-            progress: false,
+            progress: arcface_data::Progress::Silent,
         };
         let e = embed_all(&FirstRow, &x, &Device::Cpu, &cfg).unwrap();
         assert_eq!(e.dims(), &[10, 2]);

@@ -20,8 +20,8 @@ pub struct EmbedOptions {
     pub input: PathBuf,
     /// Output `.npy`.
     pub output: PathBuf,
-    /// Device name.
-    pub device: String,
+    /// The device to embed on.
+    pub device: candle::Device,
     /// The kernels the model runs on (the defaults unless the binary chose others).
     pub kernels: arcface_backbone::KernelOptions,
     /// Batch size, flip test, normalization.
@@ -108,19 +108,19 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
     } else {
         return Err(Error::format(input, "no such file or folder"));
     };
-    let device = arcface_backbone::select_device(&opts.device, opts.kernels.cuda_pool)?;
-    let model = load_model_with(&opts.model, &device, &opts.kernels)?;
+    let device = &opts.device;
+    let model = load_model_with(&opts.model, device, &opts.kernels)?;
     let emb = match &images {
         Some(paths) => embed_images(
             &model.net,
             &ImageSource::Paths(paths),
             &model.info.preprocess,
-            &device,
+            device,
             &opts.config,
         )?,
         None => {
             let x = read_image_npy(input, model.info.backbone.input_size)?;
-            embed_all(&model.net, &x, &device, &opts.config)?
+            embed_all(&model.net, &x, device, &opts.config)?
         }
     };
     let (count, dim) = emb.dims2()?;

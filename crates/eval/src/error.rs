@@ -1,12 +1,12 @@
 //! The error type of arcface-eval: every failure a caller can act on, naming the file (and
-//! the line, for text inputs) it came from.
+//! the line, for text inputs) it came from; the other crates' errors are kept typed.
 
 use std::path::PathBuf;
 
 /// Result alias for arcface-eval.
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Everything that can go wrong while evaluating, embedding, plotting or reporting.
+/// Everything that can go wrong while evaluating, embedding or reading a run folder.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
@@ -42,19 +42,11 @@ pub enum Error {
     #[error("candle: {0}")]
     Candle(#[from] candle::Error),
     /// The data crate failed (image decoding, protocol files).
-    #[error("data: {0}")]
-    Data(String),
+    #[error(transparent)]
+    Data(#[from] arcface_data::DataError),
     /// The backbone crate failed (weights, config).
-    #[error("backbone: {0}")]
-    Backbone(String),
-    /// Drawing a plot failed.
-    #[error("plot {}: {message}", path.display())]
-    Plot {
-        /// The output file.
-        path: PathBuf,
-        /// What failed.
-        message: String,
-    },
+    #[error(transparent)]
+    Backbone(#[from] arcface_backbone::Error),
 }
 
 impl Error {

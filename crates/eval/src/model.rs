@@ -3,33 +3,14 @@
 //! weight file (`.safetensors` or InsightFace `backbone.pth`) plus a backbone preset name,
 //! which gets the default LFW preprocessing.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use arcface_backbone::{Config, IResNet};
-use arcface_data::Preprocess;
 use candle::Device;
 use candle_nn::VarMap;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-
-/// `model.json` of a run folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelInfo {
-    /// Backbone shape.
-    pub backbone: Config,
-    /// Preprocessing the model was trained with.
-    pub preprocess: Preprocess,
-    /// Loss name (e.g. `arcface`).
-    #[serde(default)]
-    pub loss: String,
-    /// Training protocol (`dev`, `view2`, ...).
-    #[serde(default)]
-    pub protocol: String,
-    /// Held-out view2 fold, if any.
-    #[serde(default)]
-    pub fold: Option<usize>,
-}
+use crate::run_dir::{ModelInfo, RunDir};
 
 /// Where a model comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,13 +40,6 @@ pub struct LoadedModel {
     pub device: Device,
 }
 
-/// Reads a run's `model.json`.
-pub fn read_model_info(run_dir: &Path) -> Result<ModelInfo> {
-    let path = run_dir.join("model.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::format(&path, e.to_string()))
-}
-
 /// Loads a model on `device`.
 pub fn load_model(source: &ModelSource, device: &Device) -> Result<LoadedModel> {
     load_model_with(source, device, &arcface_backbone::KernelOptions::default())
@@ -79,8 +53,9 @@ pub fn load_model_with(
 ) -> Result<LoadedModel> {
     let (info, weights, run_dir) = match source {
         ModelSource::Run(dir) => {
-            let info = read_model_info(dir)?;
-            let weights = dir.join("model.safetensors");
+            let run = RunDir::new(dir);
+            let info = run.model_info()?;
+            let weights = run.final_weights_path();
             if !weights.is_file() {
                 return Err(Error::format(
                     &weights,
@@ -95,18 +70,10 @@ pub fn load_model_with(
                     "unknown backbone {backbone:?} (expected r18, r34, r50 or r100)"
                 ))
             })?;
-            let info = ModelInfo {
-                backbone: config,
-                preprocess: Preprocess::default(),
-                loss: String::new(),
-                protocol: String::new(),
-                fold: None,
-            };
-            (info, path.clone(), None)
+            (ModelInfo::bare(config), path.clone(), None)
         }
     };
-    let (net, varmap) = arcface_backbone::load_model_with(&info.backbone, kernels, &weights, device)
-        .map_err(|e| Error::Backbone(e.to_string()))?;
+    let (net, varmap) = arcface_backbone::load_model_with(&info.backbone, kernels, &weights, device)?;
     Ok(LoadedModel {
         net,
         varmap,

@@ -1,12 +1,10 @@
 //! Evaluating a trained model (see [`crate::model`] for loading it): embed the images of a
 //! pair protocol (LFW `dev`, `pairs`, `view2:k`, a pairs file, or an InsightFace `.bin`), or
-//! read precomputed scores, then write `eval.json`, `summary.md`, `scores.tsv` and the ROC
-//! and score-histogram plots (PNG and SVG) into the run's `eval/` folder or a chosen one.
+//! read precomputed scores, then write `eval.json`, `summary.md` and `scores.tsv` into the
+//! run's `eval/` folder or a chosen one (plots are arcface-report's, drawn from the result).
 //!
-//! Folds: `pairs.txt` and pairs files use their own folds; `.bin` files and score files
-//! without a `fold` column use contiguous splits (as InsightFace); `dev` (pairsDevTest:
-//! 500 same pairs then 500 different ones) and a single `view2` fold are split into 10
-//! folds per class in file order, so every fold holds both classes.
+//! Folds: LFW protocols and pairs files follow [`crate::pairs::pair_folds`]; `.bin` files and
+//! score files without a `fold` column use contiguous splits (as InsightFace).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -14,25 +12,26 @@ use std::time::Instant;
 use arcface_data::protocol::read_pairs;
 use arcface_data::{Lfw, PairSet, Preprocess, Protocol};
 use candle::{Device, Tensor};
-use serde::{Deserialize, Serialize};
 
 use crate::bin::read_bin;
 use crate::embed::{cosine_rows, embed_images, EmbedConfig, ImageSource};
 use crate::error::{Error, Result};
-use crate::metrics::{evaluate_scores, FoldMetrics, MetricsOptions, RocCurve, TarAtFar};
-pub use crate::model::{load_model, load_model_with, read_model_info, LoadedModel, ModelInfo, ModelSource};
-use crate::plots::{render, HistPlot, PlotTarget, RocPlot};
+use crate::run_dir::RunDir;
+use crate::metrics::{evaluate_scores, MetricsOptions};
+pub use crate::model::{load_model, load_model_with, LoadedModel, ModelSource};
+use crate::pairs::{pair_folds, score_pairs};
+pub use crate::run_dir::{EvalReport, ModelInfo};
 use crate::scores::{read_scores_tsv, write_scores_tsv, ScoreTable};
 
 /// Which pairs to evaluate.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PairSource {
-    /// An LFW protocol (`dev`, `pairs`, `view2:k`) in an extracted LFW folder.
+    /// An LFW protocol in an extracted LFW folder.
     Lfw {
         /// Folder holding `lfw-deepfunneled/` and the protocol files.
         lfw_dir: PathBuf,
-        /// Protocol name.
-        protocol: String,
+        /// The protocol.
+        protocol: Protocol,
     },
     /// A file in `pairs.txt` format over the images of an LFW folder.
     PairsFile {
@@ -54,8 +53,8 @@ pub struct EvalOptions {
     pub model: Option<ModelSource>,
     /// The pairs.
     pub pairs: PairSource,
-    /// Device name (`auto`, `cpu`, `cuda`).
-    pub device: String,
+    /// The device to embed on.
+    pub device: Device,
     /// The kernels the model runs on (the defaults unless the binary chose others).
     pub kernels: arcface_backbone::KernelOptions,
     /// Output folder; default `<run>/eval`.
@@ -67,68 +66,22 @@ pub struct EvalOptions {
     pub distance: bool,
     /// FAR values for TAR@FAR.
     pub far_targets: Vec<f64>,
-    /// Also write PNG/SVG plots.
-    pub plots: bool,
 }
 
 impl EvalOptions {
-    /// Defaults: flip test, cosine, FAR 1e-3 and 1e-2, plots, device `auto`.
+    /// Defaults: flip test, cosine, FAR 1e-3 and 1e-2, on the CPU.
     pub fn new(model: Option<ModelSource>, pairs: PairSource) -> Self {
         Self {
             model,
             pairs,
-            device: "auto".into(),
+            device: Device::Cpu,
             kernels: Default::default(),
             out_dir: None,
             embed: EmbedConfig::default(),
             distance: false,
             far_targets: vec![1e-3, 1e-2],
-            plots: true,
         }
     }
-}
-
-/// What `eval.json` holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EvalReport {
-    /// Protocol or input name.
-    pub protocol: String,
-    /// Number of pairs.
-    pub num_pairs: usize,
-    /// Flip test used.
-    pub flip: bool,
-    /// Scores are distances.
-    pub distance: bool,
-    /// Mean fold accuracy.
-    pub accuracy_mean: f64,
-    /// Population std of fold accuracies.
-    pub accuracy_std: f64,
-    /// Area under the ROC.
-    pub auc: f64,
-    /// Equal error rate.
-    pub eer: f64,
-    /// Best global threshold (cosine, or distance when `distance`).
-    pub threshold: f64,
-    /// Accuracy at that threshold on all pairs.
-    pub best_accuracy: f64,
-    /// TAR at FAR, keyed by the FAR as written (`"0.001"`).
-    pub tar_at_far: std::collections::BTreeMap<String, f64>,
-    /// TAR at FAR with the FAR and threshold actually reached.
-    pub tar_at_far_points: Vec<TarAtFar>,
-    /// Same-person pairs.
-    pub num_same: usize,
-    /// Different-person pairs.
-    pub num_different: usize,
-    /// Per-fold thresholds and accuracies.
-    pub folds: Vec<FoldMetrics>,
-    /// The ROC curve.
-    pub roc: RocCurve,
-    /// Model facts, when a model was evaluated.
-    pub model: Option<ModelInfo>,
-    /// Seconds spent embedding.
-    pub embed_seconds: f64,
-    /// Images embedded per second (0 for score files).
-    pub images_per_sec: f64,
 }
 
 /// Result of [`eval_run`].
@@ -136,29 +89,12 @@ pub struct EvalReport {
 pub struct EvalResult {
     /// What was written to `eval.json`.
     pub report: EvalReport,
+    /// The scored pairs (written to `scores.tsv`).
+    pub scores: ScoreTable,
     /// The output folder.
     pub out_dir: PathBuf,
     /// The files written.
     pub files: Vec<PathBuf>,
-}
-
-/// Splits pairs into `k` folds per class in file order (fold = rank within class * k / count).
-pub fn balanced_folds(same: &[bool], k: usize) -> Vec<usize> {
-    let n_same = same.iter().filter(|&&s| s).count();
-    let n_diff = same.len() - n_same;
-    let (mut i_same, mut i_diff) = (0, 0);
-    same.iter()
-        .map(|&s| {
-            let (i, n) = if s {
-                (&mut i_same, n_same)
-            } else {
-                (&mut i_diff, n_diff)
-            };
-            let f = *i * k / n.max(1);
-            *i += 1;
-            f
-        })
-        .collect()
 }
 
 struct Scored {
@@ -166,10 +102,6 @@ struct Scored {
     protocol: String,
     embed_seconds: f64,
     images: usize,
-}
-
-fn data_err(e: arcface_data::DataError) -> Error {
-    Error::Data(e.to_string())
 }
 
 fn score_pairset(
@@ -187,15 +119,7 @@ fn score_pairset(
         &opts.embed,
     )?;
     let secs = start.elapsed().as_secs_f64();
-    let ia = Tensor::new(
-        set.pairs.iter().map(|p| p.a as u32).collect::<Vec<_>>(),
-        &Device::Cpu,
-    )?;
-    let ib = Tensor::new(
-        set.pairs.iter().map(|p| p.b as u32).collect::<Vec<_>>(),
-        &Device::Cpu,
-    )?;
-    let scores = cosine_rows(&emb.index_select(&ia, 0)?, &emb.index_select(&ib, 0)?)?;
+    let scores = score_pairs(&emb, &set.pairs)?;
     let name = |i: usize| {
         let p = &set.images[i];
         p.strip_prefix(root).unwrap_or(p).display().to_string()
@@ -203,7 +127,7 @@ fn score_pairset(
     let table = ScoreTable {
         same: set.pairs.iter().map(|p| p.same).collect(),
         scores,
-        folds: Some(set.pairs.iter().map(|p| p.fold).collect()),
+        folds: Some(pair_folds(&set.pairs)),
         names: set.pairs.iter().map(|p| (name(p.a), name(p.b))).collect(),
     };
     Ok((table, secs))
@@ -228,28 +152,19 @@ fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBu
         .model
         .as_ref()
         .ok_or_else(|| Error::Invalid("a model is needed to embed images".into()))?;
-    let device = arcface_backbone::select_device(&opts.device, opts.kernels.cuda_pool)?;
-    let model = load_model_with(source, &device, &opts.kernels)?;
+    let model = load_model_with(source, &opts.device, &opts.kernels)?;
     let (mut table, protocol, secs, images) = match &opts.pairs {
         PairSource::Lfw { lfw_dir, protocol } => {
-            let p: Protocol = protocol.parse().map_err(data_err)?;
-            let lfw = Lfw::open(lfw_dir).map_err(data_err)?;
-            let set = lfw.split(&p).map_err(data_err)?.test;
-            let (mut t, secs) = score_pairset(&model, &set, opts, lfw_dir)?;
-            if !matches!(p, Protocol::Pairs) {
-                t.folds = Some(balanced_folds(&t.same, 10));
-            }
-            (t, p.to_string(), secs, set.images.len())
+            let set = Lfw::open(lfw_dir)?.split(protocol)?.test;
+            let (t, secs) = score_pairset(&model, &set, opts, lfw_dir)?;
+            (t, protocol.to_string(), secs, set.images.len())
         }
         PairSource::PairsFile { lfw_dir, path } => {
-            let file = read_pairs(path).map_err(data_err)?;
+            let file = read_pairs(path)?;
             let images = lfw_dir.join(arcface_data::lfw::IMAGES_DIR);
             let set =
                 PairSet::from_pairs(&file.pairs, |r| images.join(&r.name).join(r.file_name()));
-            let (mut t, secs) = score_pairset(&model, &set, opts, lfw_dir)?;
-            if file.folds < 2 {
-                t.folds = Some(balanced_folds(&t.same, 10));
-            }
+            let (t, secs) = score_pairset(&model, &set, opts, lfw_dir)?;
             (
                 t,
                 format!("pairs:{}", file_name(path)),
@@ -329,21 +244,20 @@ fn bin_preprocess(images: &[Vec<u8>], size: usize, path: &Path) -> Result<Prepro
     })
 }
 
-/// Evaluates a model (or a score file) and writes `eval.json`, `summary.md`, `scores.tsv`
-/// and plots into the output folder.
+/// Evaluates a model (or a score file) and writes `eval.json`, `summary.md` and
+/// `scores.tsv` into the output folder.
 pub fn eval_run(opts: &EvalOptions) -> Result<EvalResult> {
     let (scored, model_info, run_dir) = score(opts)?;
     let out_dir = match (&opts.out_dir, &run_dir) {
         (Some(d), _) => d.clone(),
-        (None, Some(r)) => r.join("eval"),
+        (None, Some(r)) => RunDir::new(r).eval_dir(),
         (None, None) => {
             return Err(Error::Invalid(
                 "no output folder: pass one, or evaluate a run folder".into(),
             ))
         }
     };
-    std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
-    let t = &scored.table;
+    let t = scored.table;
     // Small sets (tests, toy .bin files) get fewer contiguous folds rather than an error.
     let num_folds = t.scores.len().clamp(2, 10);
     let mopts = MetricsOptions {
@@ -352,80 +266,25 @@ pub fn eval_run(opts: &EvalOptions) -> Result<EvalResult> {
         far_targets: opts.far_targets.clone(),
     };
     let metrics = evaluate_scores(&t.scores, &t.same, t.folds.as_deref(), &mopts)?;
-    let report = EvalReport {
-        protocol: scored.protocol.clone(),
-        num_pairs: metrics.num_pairs,
-        flip: opts.embed.flip && model_info.is_some(),
-        distance: opts.distance,
-        accuracy_mean: metrics.accuracy_mean,
-        accuracy_std: metrics.accuracy_std,
-        auc: metrics.auc,
-        eer: metrics.eer,
-        threshold: metrics.threshold,
-        best_accuracy: metrics.best_accuracy,
-        tar_at_far: metrics
-            .tar_at_far
-            .iter()
-            .map(|t| (format!("{}", t.far_target), t.tar))
-            .collect(),
-        tar_at_far_points: metrics.tar_at_far,
-        num_same: metrics.num_same,
-        num_different: metrics.num_different,
-        folds: metrics.folds,
-        roc: metrics.roc,
-        model: model_info,
-        embed_seconds: scored.embed_seconds,
-        images_per_sec: if scored.embed_seconds > 0.0 {
-            scored.images as f64 / scored.embed_seconds
-        } else {
-            0.0
-        },
-    };
-    let mut files = Vec::new();
-    let json_path = out_dir.join("eval.json");
-    let json = serde_json::to_string_pretty(&report)
-        .map_err(|e| Error::format(&json_path, e.to_string()))?;
-    std::fs::write(&json_path, json).map_err(|e| Error::io(&json_path, e))?;
-    files.push(json_path);
+    let flip = opts.embed.flip && model_info.is_some();
+    let report = EvalReport::from_metrics(
+        scored.protocol,
+        metrics,
+        flip,
+        model_info,
+        scored.embed_seconds,
+        scored.images,
+    );
+    let mut files = vec![report.write_in(&out_dir)?];
     let tsv = out_dir.join("scores.tsv");
-    write_scores_tsv(&tsv, t)?;
+    write_scores_tsv(&tsv, &t)?;
     files.push(tsv);
     let md = out_dir.join("summary.md");
     std::fs::write(&md, summary_markdown(&report)).map_err(|e| Error::io(&md, e))?;
     files.push(md);
-    if opts.plots {
-        let what = if opts.distance {
-            "squared L2 distance"
-        } else {
-            "cosine similarity"
-        };
-        for ext in ["png", "svg"] {
-            let roc = out_dir.join(format!("roc.{ext}"));
-            let title = format!("ROC - {} (AUC {:.4})", report.protocol, report.auc);
-            render(
-                &RocPlot {
-                    title,
-                    curves: vec![("model".into(), &report.roc)],
-                },
-                (800, 600),
-                PlotTarget::File(&roc),
-            )?;
-            files.push(roc);
-            let hist = out_dir.join(format!("scores_hist.{ext}"));
-            let plot = HistPlot {
-                title: format!("Pair scores - {}", report.protocol),
-                scores: &t.scores,
-                same: &t.same,
-                threshold: Some(report.threshold),
-                bins: 50,
-                x_label: what.into(),
-            };
-            render(&plot, (800, 600), PlotTarget::File(&hist))?;
-            files.push(hist);
-        }
-    }
     Ok(EvalResult {
         report,
+        scores: t,
         out_dir,
         files,
     })
@@ -476,18 +335,4 @@ pub fn summary_markdown(r: &EvalReport) -> String {
     }
     s += "\n![ROC](roc.png)\n\n![scores](scores_hist.png)\n";
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn balanced_folds_split_each_class() {
-        let same: Vec<bool> = (0..40).map(|i| i < 20).collect();
-        let f = balanced_folds(&same, 10);
-        assert_eq!(&f[..4], &[0, 0, 1, 1]);
-        assert_eq!(&f[20..24], &[0, 0, 1, 1]);
-        assert_eq!(f[39], 9);
-    }
 }

@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::run_dir::RunDir;
+
 use candle_nn::ModuleT;
 use serde::Serialize;
 
@@ -23,8 +25,8 @@ pub struct VerifyOptions {
     pub image_b: PathBuf,
     /// Cosine threshold; default: the run's `eval/eval.json`.
     pub threshold: Option<f64>,
-    /// Device name.
-    pub device: String,
+    /// The device to embed on.
+    pub device: candle::Device,
     /// The kernels the model runs on (the defaults unless the binary chose others).
     pub kernels: arcface_backbone::KernelOptions,
     /// Flip test.
@@ -55,22 +57,6 @@ impl VerifyResult {
     }
 }
 
-/// Reads the decision threshold from an `eval.json`, as a cosine similarity (distance
-/// thresholds d are converted with cos = 1 - d/2, since d = 2 - 2cos for unit vectors).
-pub fn threshold_from_eval_json(path: &Path) -> Result<f64> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| Error::format(path, e.to_string()))?;
-    let t = v["threshold"]
-        .as_f64()
-        .ok_or_else(|| Error::format(path, "no numeric `threshold`"))?;
-    Ok(if v["distance"].as_bool() == Some(true) {
-        1.0 - t / 2.0
-    } else {
-        t
-    })
-}
-
 /// Compares two images with an already loaded model.
 pub fn compare<M: ModuleT + Sync>(
     model: &M,
@@ -85,7 +71,7 @@ pub fn compare<M: ModuleT + Sync>(
         batch_size: 2,
         flip,
         normalize: true,
-        progress: false,
+        progress: arcface_data::Progress::Silent,
     };
     let e = embed_images(model, &ImageSource::Paths(&paths), preprocess, device, &cfg)?;
     Ok(cosine_rows(&e.narrow(0, 0, 1)?, &e.narrow(0, 1, 1)?)?[0])
@@ -96,14 +82,15 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyResult> {
     let (threshold, threshold_source) = match (opts.threshold, &opts.model) {
         (Some(t), _) => (t, "explicit".to_string()),
         (None, ModelSource::Run(dir)) => {
-            let p = dir.join("eval").join("eval.json");
+            let run = RunDir::new(dir);
+            let p = run.eval_summary_path();
             if !p.is_file() {
                 return Err(Error::Invalid(format!(
                     "no threshold: {} does not exist (run eval on the run first, or pass a threshold)",
                     p.display()
                 )));
             }
-            (threshold_from_eval_json(&p)?, p.display().to_string())
+            (run.eval_summary()?.cosine_threshold(), p.display().to_string())
         }
         (None, ModelSource::Weights { .. }) => {
             return Err(Error::Invalid(
@@ -111,12 +98,11 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyResult> {
             ))
         }
     };
-    let device = arcface_backbone::select_device(&opts.device, opts.kernels.cuda_pool)?;
-    let model = load_model_with(&opts.model, &device, &opts.kernels)?;
+    let model = load_model_with(&opts.model, &opts.device, &opts.kernels)?;
     let similarity = compare(
         &model.net,
         &model.info.preprocess,
-        &device,
+        &opts.device,
         &opts.image_a,
         &opts.image_b,
         opts.flip,

@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
             .map(Into::into)
             .unwrap_or_else(|| format!("runs/{}", cfg.name).into()),
         resume: args.iter().any(|a| a == "--resume"),
-        device: flag("--device").unwrap_or_else(|| "auto".into()),
+        device: arcface_backbone::select_device(&flag("--device").unwrap_or_else(|| "auto".into()), Default::default())?,
         kernels: Default::default(),
     };
     let summary = train(&cfg, &opts)?;

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use candle::{Device, Tensor, Var};
@@ -213,18 +212,7 @@ pub fn restore_vars(
 
 /// Writes `bytes` to `path` via a fsynced temporary file and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    {
-        let mut f = fs::File::create(&tmp).map_err(|e| TrainError::io(&tmp, e))?;
-        f.write_all(bytes).map_err(|e| TrainError::io(&tmp, e))?;
-        f.sync_all().map_err(|e| TrainError::io(&tmp, e))?;
-    }
-    fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
+    Ok(arcface_eval::run_dir::write_atomic(path, bytes)?)
 }
 
 /// Saves named tensors to a safetensors file atomically.

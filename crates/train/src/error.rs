@@ -78,6 +78,9 @@ pub enum TrainError {
     /// Optimizer state could not be restored.
     #[error("optimizer state: {0}")]
     OptimizerState(String),
+    /// A run-folder file (model.json, metrics.jsonl) could not be written or read.
+    #[error(transparent)]
+    RunDir(#[from] arcface_eval::Error),
 }
 
 /// Result alias of this crate.

@@ -8,7 +8,7 @@ fn opts(dir: &std::path::Path, resume: bool) -> RunOptions {
     RunOptions {
         out: dir.to_path_buf(),
         resume,
-        device: "cpu".into(),
+        device: candle::Device::Cpu,
         kernels: Default::default(),
     }
 }
@@ -48,7 +48,7 @@ fn resume_is_bit_identical_to_a_straight_run() {
     let b = std::fs::read(split.join("model.safetensors")).unwrap();
     assert!(a == b, "resumed weights differ from the straight run");
     // The metrics file reads as one run: one train line per step, no duplicates.
-    let steps: Vec<u64> = arcface_train::metrics::read_metrics(&split.join("metrics.jsonl"))
+    let steps: Vec<u64> = arcface_eval::RunDir::new(&split).metrics()
         .unwrap()
         .iter()
         .map(|l| l.step())

@@ -23,7 +23,7 @@ fn child_entry() {
     let opts = RunOptions {
         out: PathBuf::from(run),
         resume: false,
-        device: "cpu".into(),
+        device: candle::Device::Cpu,
         kernels: Default::default(),
     };
     let summary = arcface_train::train(&cfg, &opts).expect("child training");
@@ -120,7 +120,7 @@ fn after_kill_9_the_run_resumes_from_its_last_checkpoint() {
     let opts = RunOptions {
         out: run.clone(),
         resume: true,
-        device: "cpu".into(),
+        device: candle::Device::Cpu,
         kernels: Default::default(),
     };
     let s = arcface_train::train_with_stop(&cfg, &opts, &StopFlag::new()).unwrap();

@@ -1,14 +1,15 @@
 //! The study's measurements: angles between training embeddings and class centers, and angles
 //! of test pairs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{anyhow, Context};
+use anyhow::anyhow;
 use arcface_eval::embed::ImageSource;
-use arcface_eval::{embed_images, load_model_with, read_scores_tsv, EmbedConfig, ModelSource};
+use arcface_eval::{embed_images, l2_normalize, load_model_with, read_scores_tsv, EmbedConfig, ModelSource, RunDir};
+use arcface_train::checkpoint::load_tensors;
 use arcface_train::run::load_split;
-use arcface_train::TrainConfig;
-use candle::{DType, Device, Tensor, D};
+use arcface_train::{Checkpointer, TrainConfig};
+use candle::{DType, Device, Tensor};
 
 /// Per training image: the angle (degrees) to its own class center and to the nearest other one.
 pub struct ClassAngles {
@@ -26,23 +27,14 @@ pub struct PairAngles {
     pub different: Vec<f64>,
 }
 
-/// The head's class centers from the run's latest checkpoint (`head.weight`, C x d).
+/// The head's class centers from the run's latest committed checkpoint (`head.weight`, C x d).
 fn head_centers(dir: &Path, device: &Device) -> anyhow::Result<Tensor> {
-    let ckdir = dir.join("checkpoints");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&ckdir)
-        .with_context(|| format!("listing {}", ckdir.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-        .collect();
-    files.sort();
-    let last = files.pop().ok_or_else(|| anyhow!("no checkpoint in {}", ckdir.display()))?;
-    let mut tensors = candle::safetensors::load(&last, device).with_context(|| format!("reading {}", last.display()))?;
-    tensors.remove("head.weight").ok_or_else(|| anyhow!("{} holds no head.weight", last.display()))
-}
-
-fn l2_normalize(t: &Tensor) -> candle::Result<Tensor> {
-    let norm = t.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-    t.broadcast_div(&norm)
+    let ckdir = RunDir::new(dir).checkpoints_dir();
+    let (meta, json) = Checkpointer::new(&ckdir, 1)?
+        .latest()?
+        .ok_or_else(|| anyhow!("no checkpoint in {}", ckdir.display()))?;
+    let mut tensors = load_tensors(&json, &meta, device)?;
+    tensors.remove("head.weight").ok_or_else(|| anyhow!("{} holds no head.weight", json.display()))
 }
 
 fn degrees(cos: f64) -> f64 {
@@ -50,14 +42,12 @@ fn degrees(cos: f64) -> f64 {
 }
 
 /// Embeds the run's training images and measures their angles to the class centers.
-pub fn class_angles(cfg: &TrainConfig, dir: &Path, device: &str) -> anyhow::Result<ClassAngles> {
-    let kernels = crate::kernel_env::from_env();
-    let device = arcface_backbone::select_device(device, kernels.cuda_pool)?;
-    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), &device, &kernels)?;
+pub fn class_angles(cfg: &TrainConfig, dir: &Path, device: &Device) -> anyhow::Result<ClassAngles> {
+    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), device, &crate::kernel_env::from_env())?;
     let (train, _) = load_split(cfg)?;
-    let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: true, progress: true };
-    let emb = embed_images(&model.net, &ImageSource::Paths(&train.paths), &model.info.preprocess, &device, &emb_cfg)?;
-    let centers = l2_normalize(&head_centers(dir, &device)?.to_dtype(DType::F32)?)?;
+    let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: true, progress: crate::progress::bar() };
+    let emb = embed_images(&model.net, &ImageSource::Paths(&train.paths), &model.info.preprocess, device, &emb_cfg)?;
+    let centers = l2_normalize(&head_centers(dir, device)?.to_dtype(DType::F32)?)?;
     if centers.dim(0)? != train.num_classes() {
         return Err(anyhow!(
             "{}: the head has {} centers but the training split has {} identities",
@@ -80,7 +70,7 @@ pub fn class_angles(cfg: &TrainConfig, dir: &Path, device: &str) -> anyhow::Resu
 
 /// Angles of the evaluated test pairs, from the run's `eval/scores.tsv` (cosine similarities).
 pub fn pair_angles(dir: &Path) -> anyhow::Result<PairAngles> {
-    let table = read_scores_tsv(&dir.join("eval/scores.tsv"))?;
+    let table = read_scores_tsv(&RunDir::new(dir).eval_dir().join("scores.tsv"))?;
     let mut out = PairAngles { same: Vec::new(), different: Vec::new() };
     for (&same, &score) in table.same.iter().zip(&table.scores) {
         let a = degrees(score);

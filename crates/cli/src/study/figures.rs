@@ -1,11 +1,11 @@
-//! The study's figures (plotters through arcface-eval's renderer: PNG + SVG) and its page
+//! The study's figures (plotters through arcface-report's renderer: PNG + SVG) and its page
 //! (`study.md` and a self-contained `study.html` with the SVGs inlined).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use arcface_eval::plots::{draw_legend, palette, render, Plot, PlotTarget};
+use arcface_report::plots::{draw_legend, palette, render, Plot, PlotTarget};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -222,19 +222,18 @@ pub fn write_study(
     writeln!(md, "| --- | --- | --- | --- | --- | --- | --- | --- |")?;
     for r in rows {
         let e = &r.eval;
-        let f = |k: &str| e[k].as_f64().unwrap_or(f64::NAN);
-        let tar = |k: &str| e["tar_at_far"][k].as_f64().unwrap_or(f64::NAN);
+        let tar = |k: &str| e.tar_at_far.get(k).copied().unwrap_or(f64::NAN);
         writeln!(
             md,
             "| {} | {:.2}% +- {:.2} | {:.4} | {:.4} | {:.3} | {:.3} | {:.3} | {} |",
             r.loss,
-            f("accuracy_mean") * 100.0,
-            f("accuracy_std") * 100.0,
-            f("auc"),
-            f("eer"),
+            e.accuracy_mean * 100.0,
+            e.accuracy_std * 100.0,
+            e.auc,
+            e.eer,
             tar("0.001"),
             tar("0.01"),
-            f("threshold"),
+            e.threshold,
             r.dir.display()
         )?;
     }

@@ -20,10 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use arcface_eval::{eval_run, write_report, EvalOptions, ModelSource, PairSource};
 use arcface_data::Protocol;
 use arcface_loss::Margin;
-use arcface_train::{train, RunOptions, TrainConfig};
+use arcface_eval::{EvalOptions, EvalReport, ModelSource, PairSource, RunDir};
+use arcface_report::write_report;
+use arcface_train::{train, Checkpointer, RunOptions, TrainConfig};
+use candle::Device;
 use clap::Args;
 
 /// The 8 LFW people with the most images (the 2-D figure).
@@ -69,6 +71,7 @@ pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
     let preset = a.config.clone().unwrap_or_else(|| if a.quick { "study_quick".into() } else { "study_full".into() });
     let base = TrainConfig::from_spec(&preset)?;
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let device = arcface_backbone::select_device(&a.device, crate::kernel_env::from_env().cuda_pool)?;
 
     // Which protocol runs: dev always; the full variant adds the ten view2 folds.
     let mut protocols: Vec<(String, Option<usize>)> = vec![("dev".into(), None)];
@@ -91,12 +94,9 @@ pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
             };
             cfg.validate()?;
             let dir = a.out.join(&cfg.name);
-            train_once(&cfg, &dir, &a.device)?;
-            let eval_protocol = match fold {
-                Some(k) => format!("view2:{k}"),
-                None => protocol.clone(),
-            };
-            evaluate_once(&cfg, &dir, &eval_protocol, &a.device)?;
+            train_once(&cfg, &dir, &device)?;
+            let eval_protocol = cfg.data.protocol;
+            evaluate_once(&cfg, &dir, eval_protocol, &device)?;
             if fold.is_none() {
                 dev_runs.push((loss, cfg.clone(), dir.clone()));
             }
@@ -112,13 +112,13 @@ pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
     let mut class_angles = Vec::new();
     let mut pair_angles = Vec::new();
     for (loss, cfg, dir) in &dev_runs {
-        class_angles.push((loss.to_string(), angles::class_angles(cfg, dir, &a.device)?));
+        class_angles.push((loss.to_string(), angles::class_angles(cfg, dir, &device)?));
         pair_angles.push((loss.to_string(), angles::pair_angles(dir)?));
     }
     let mut toy = Vec::new();
     if !a.no_toy {
         for (loss, cfg, dir) in &dev_runs {
-            let t = toy::toy_2d(cfg, dir, a.toy_steps, &a.device)?;
+            let t = toy::toy_2d(cfg, dir, a.toy_steps, &device)?;
             eprintln!("== study: 2-D toy ({loss}): loss {:.3}, training accuracy {:.1}%", t.loss, t.accuracy * 100.0);
             toy.push((loss.to_string(), t));
         }
@@ -129,32 +129,32 @@ pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Trains unless the run already finished; resumes it when it has checkpoints.
-pub(crate) fn train_once(cfg: &TrainConfig, dir: &Path, device: &str) -> anyhow::Result<()> {
-    if dir.join("model.safetensors").is_file() {
+pub(crate) fn train_once(cfg: &TrainConfig, dir: &Path, device: &Device) -> anyhow::Result<()> {
+    let run = RunDir::new(dir);
+    if run.final_weights_path().is_file() {
         eprintln!("== study: {} already trained, reusing {}", cfg.name, dir.display());
         return Ok(());
     }
-    let resume = dir.join("checkpoints").is_dir()
-        && std::fs::read_dir(dir.join("checkpoints")).map(|mut d| d.next().is_some()).unwrap_or(false);
+    let ckdir = run.checkpoints_dir();
+    let resume = ckdir.is_dir() && Checkpointer::new(&ckdir, 1)?.latest()?.is_some();
     eprintln!("== study: training {} ({})", cfg.name, if resume { "resuming" } else { "from scratch" });
-    let summary = train(cfg, &RunOptions { out: dir.to_path_buf(), resume, device: device.into(), kernels: crate::kernel_env::from_env() })?;
+    let summary = train(cfg, &RunOptions { out: dir.to_path_buf(), resume, device: device.clone(), kernels: crate::kernel_env::from_env() })?;
     if summary.interrupted {
         bail!("training of {} was interrupted; run the study again to resume it", cfg.name);
     }
     Ok(())
 }
 
-fn evaluate_once(cfg: &TrainConfig, dir: &Path, protocol: &str, device: &str) -> anyhow::Result<()> {
-    if dir.join("eval/eval.json").is_file() && dir.join("eval/scores.tsv").is_file() {
+fn evaluate_once(cfg: &TrainConfig, dir: &Path, protocol: Protocol, device: &Device) -> anyhow::Result<()> {
+    let run = RunDir::new(dir);
+    if run.eval_summary_path().is_file() && run.eval_dir().join("scores.tsv").is_file() {
         return Ok(());
     }
     let lfw_dir = cfg.data.lfw_dir();
-    let mut opts = EvalOptions::new(
-        Some(ModelSource::Run(dir.to_path_buf())),
-        PairSource::Lfw { lfw_dir, protocol: protocol.into() },
-    );
-    opts.device = device.into();
-    let r = eval_run(&opts)?;
+    let mut opts = EvalOptions::new(Some(ModelSource::Run(dir.to_path_buf())), PairSource::Lfw { lfw_dir, protocol });
+    opts.device = device.clone();
+    opts.embed.progress = crate::progress::bar();
+    let r = crate::compose::evaluate(&opts)?;
     eprintln!(
         "== study: {} on {protocol}: accuracy {:.2}% +- {:.2}, AUC {:.4}",
         cfg.name,
@@ -171,16 +171,14 @@ pub struct RunRow {
     pub loss: String,
     /// The run folder.
     pub dir: PathBuf,
-    /// `eval.json` as parsed.
-    pub eval: serde_json::Value,
+    /// Its `eval.json`.
+    pub eval: EvalReport,
 }
 
 fn dev_runs_summary(runs: &[(&str, TrainConfig, PathBuf)]) -> anyhow::Result<Vec<RunRow>> {
     runs.iter()
         .map(|(loss, _, dir)| {
-            let path = dir.join("eval/eval.json");
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-            let eval = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+            let eval = RunDir::new(dir).eval_summary()?;
             Ok(RunRow { loss: loss.to_string(), dir: dir.clone(), eval })
         })
         .collect()

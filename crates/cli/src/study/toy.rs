@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use arcface_eval::embed::ImageSource;
-use arcface_eval::{embed_images, load_model_with, EmbedConfig, ModelSource};
+use arcface_eval::{embed_images, l2_normalize, load_model_with, EmbedConfig, ModelSource};
 use arcface_loss::init::seeded_normal;
 use arcface_loss::MarginHead;
 use arcface_train::run::head_config;
 use arcface_train::{clip_grad_norm, Optimizer, TrainConfig};
-use candle::{DType, Device, Tensor, Var, D};
+use candle::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
 use super::TOP8;
@@ -48,8 +48,7 @@ pub struct Toy {
 
 /// The images of the 8 people (sorted), their labels and names.
 fn top8_images(cfg: &TrainConfig) -> anyhow::Result<(Vec<PathBuf>, Vec<u32>, Vec<String>)> {
-    let lfw_dir = cfg.data.lfw_dir();
-    let images = lfw_dir.join("lfw-deepfunneled");
+    let images = cfg.data.lfw_dir().join(arcface_data::lfw::IMAGES_DIR);
     let (mut paths, mut labels, mut names) = (Vec::new(), Vec::new(), Vec::new());
     for (label, name) in TOP8.iter().enumerate() {
         let dir = images.join(name);
@@ -69,11 +68,6 @@ fn top8_images(cfg: &TrainConfig) -> anyhow::Result<(Vec<PathBuf>, Vec<u32>, Vec
     Ok((paths, labels, names))
 }
 
-fn l2_normalize(t: &Tensor) -> candle::Result<Tensor> {
-    let norm = t.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-    t.broadcast_div(&norm)
-}
-
 /// A seeded `rows x cols` weight (He-normal) as a trainable variable.
 fn weight(varmap: &VarMap, name: &str, rows: usize, cols: usize, seed: u64) -> anyhow::Result<Var> {
     let std = (2.0 / rows as f64).sqrt();
@@ -84,13 +78,11 @@ fn weight(varmap: &VarMap, name: &str, rows: usize, cols: usize, seed: u64) -> a
 }
 
 /// Learns the 2-D picture for the loss of `cfg` on top of the run `dir`'s frozen backbone.
-pub fn toy_2d(cfg: &TrainConfig, dir: &Path, steps: usize, device: &str) -> anyhow::Result<Toy> {
+pub fn toy_2d(cfg: &TrainConfig, dir: &Path, steps: usize, device: &Device) -> anyhow::Result<Toy> {
     let (paths, labels, names) = top8_images(cfg)?;
-    let kernels = crate::kernel_env::from_env();
-    let device = arcface_backbone::select_device(device, kernels.cuda_pool)?;
-    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), &device, &kernels)?;
-    let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: false, progress: true };
-    let feats = embed_images(&model.net, &ImageSource::Paths(&paths), &model.info.preprocess, &device, &emb_cfg)?
+    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), device, &crate::kernel_env::from_env())?;
+    let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: false, progress: crate::progress::bar() };
+    let feats = embed_images(&model.net, &ImageSource::Paths(&paths), &model.info.preprocess, device, &emb_cfg)?
         .to_dtype(DType::F32)?
         .to_device(&Device::Cpu)?;
     let mut toy = fit_2d(cfg, &feats, &labels, steps)?;

@@ -126,7 +126,7 @@ pub struct DownloadReport {
 
 /// Downloads, verifies and extracts LFW into `<opts.dir>/lfw/` (see the module docs).
 pub fn download_lfw(opts: &DownloadOptions) -> Result<DownloadReport, DownloadError> {
-    let lfw_dir = opts.dir.join("lfw");
+    let lfw_dir = opts.dir.join(crate::lfw::LFW_SUBDIR);
     let images_dir = lfw_dir.join(IMAGES_DIR);
     match &opts.from {
         Some(Source::Folder(p)) if !p.is_dir() => {

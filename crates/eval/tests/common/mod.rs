@@ -42,10 +42,6 @@ pub fn make_run(dir: &Path, seed: u64) -> PathBuf {
         protocol: "dev".into(),
         fold: None,
     };
-    std::fs::write(
-        dir.join("model.json"),
-        serde_json::to_string_pretty(&info).unwrap(),
-    )
-    .unwrap();
+    arcface_eval::RunDir::new(dir).write_model_info(&info).unwrap();
     dir.to_path_buf()
 }

@@ -109,7 +109,7 @@ pub struct DataConfig {
 impl DataConfig {
     /// The LFW directory: `lfw_dir`, or `<dir>/lfw`.
     pub fn lfw_dir(&self) -> PathBuf {
-        self.lfw_dir.clone().unwrap_or_else(|| self.dir.join("lfw"))
+        self.lfw_dir.clone().unwrap_or_else(|| self.dir.join(arcface_data::lfw::LFW_SUBDIR))
     }
 
     /// The preprocessed-image cache directory: `cache_dir`, or `<dir>/cache`.

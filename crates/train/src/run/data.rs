@@ -1,6 +1,6 @@
 //! The training data of a run: the split, the preprocessed-image cache, the shuffling loader
 //! and the validator of the held-out pairs; also `model.json`, which tells an evaluator how
-//! the images were preprocessed.
+//! the images were preprocessed, and the config's LFW folder and protocol.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,7 +11,6 @@ use arcface_data::{
 };
 use candle::Device;
 
-use crate::checkpoint;
 use crate::config::{DataSource, TrainConfig};
 use crate::metrics::RunLog;
 use crate::validate::Validator;
@@ -20,13 +19,11 @@ use crate::validate::Validator;
 pub(super) struct TrainData {
     /// The training identities.
     pub(super) train_set: TrainSet,
-    /// The protocol's test pairs (LFW sources only).
-    pub(super) test_set: Option<PairSet>,
     /// Batches of the training set in the (seed, epoch) order.
     pub(super) loader: Loader,
     /// Full batches per epoch (at least 1).
     pub(super) steps_per_epoch: usize,
-    /// Scores the test pairs, when validation or the final evaluation needs them.
+    /// Scores the test pairs, when per-epoch validation is on.
     pub(super) validator: Option<Validator>,
 }
 
@@ -48,7 +45,7 @@ impl TrainData {
                 train_set.num_classes()
             );
         }
-        write_model_json(run_dir, config, bb_cfg, &preprocess)?;
+        arcface_eval::RunDir::new(run_dir).write_model_info(&model_info(config, bb_cfg, &preprocess))?;
         log.info(&format!(
             "{}: {} images of {} identities, device {:?}",
             config.name,
@@ -77,13 +74,12 @@ impl TrainData {
                 config.train.batch_size
             );
         }
-        let validator = match (&test_set, config.train.validate || config.train.eval_at_end) {
+        let validator = match (&test_set, config.train.validate) {
             (Some(pairs), true) => Some(Validator::new(pairs, &preprocess, &cache_dir, progress)?),
             _ => None,
         };
         Ok(Self {
             train_set,
-            test_set,
             loader,
             steps_per_epoch,
             validator,
@@ -153,24 +149,22 @@ fn training_loader(
     Ok(loader)
 }
 
-/// Writes `model.json`: the backbone shape, the preprocessing, the loss and the protocol.
-fn write_model_json(
-    run_dir: &Path,
+/// `model.json` of a run of `config`: the backbone shape, the preprocessing, the loss and the
+/// protocol. The config's loss and protocol fields are read here only.
+pub fn model_info(
     config: &TrainConfig,
     bb: &arcface_backbone::Config,
     preprocess: &Preprocess,
-) -> anyhow::Result<()> {
-    let v = serde_json::json!({
-        "backbone": bb,
-        "preprocess": preprocess,
-        "loss": config.loss.margin.name(),
-        "protocol": match config.data.source {
-            DataSource::Folder => "folder",
-            DataSource::Lfw => config.data.protocol.name(),
-        },
-        "fold": config.data.protocol.fold(),
-    });
-    let bytes = serde_json::to_vec_pretty(&v)?;
-    checkpoint::write_atomic(&run_dir.join("model.json"), &bytes)?;
-    Ok(())
+) -> arcface_eval::ModelInfo {
+    let protocol = match config.data.source {
+        DataSource::Folder => "folder",
+        DataSource::Lfw => config.data.protocol.name(),
+    };
+    arcface_eval::ModelInfo {
+        backbone: *bb,
+        preprocess: *preprocess,
+        loss: config.loss.margin.name().into(),
+        protocol: protocol.into(),
+        fold: config.data.protocol.fold(),
+    }
 }

@@ -11,7 +11,7 @@ use super::data::TrainData;
 use super::model::save_backbone;
 use super::resume::Start;
 use super::trainer::Trainer;
-use crate::metrics::MetricsLine;
+use crate::metrics::MetricRecord;
 use crate::signals::StopFlag;
 use crate::validate::Validator;
 
@@ -100,7 +100,7 @@ impl Trainer<'_> {
             self.config.train.eval_batch_size,
         )?;
         let step = self.progress.step;
-        self.log.metrics(&MetricsLine::Val {
+        self.log.metrics(&MetricRecord::Val {
             step,
             epoch,
             accuracy: m.accuracy_mean,
@@ -113,7 +113,10 @@ impl Trainer<'_> {
         self.progress.last_val = Some((m.accuracy_mean, m.threshold));
         if self.progress.best_val.is_none_or(|b| m.accuracy_mean > b) {
             self.progress.best_val = Some(m.accuracy_mean);
-            save_backbone(&self.nets.bb_vm, &self.run_dir().join("best.safetensors"))?;
+            save_backbone(
+                &self.nets.bb_vm,
+                &arcface_eval::RunDir::new(self.run_dir()).best_weights_path(),
+            )?;
         }
         Ok(())
     }

@@ -1,9 +1,8 @@
-//! The end of a run: the last checkpoint, `model.safetensors`, the final evaluation into
-//! `eval/`, and the summary. An interrupted run writes only the summary (its checkpoint is
-//! already on disk).
+//! The end of a run: the last checkpoint, `model.safetensors` and the summary. An
+//! interrupted run writes only the summary (its checkpoint is already on disk). The final
+//! evaluation is the caller's to compose (the CLI runs arcface-eval on the finished folder).
 
-use anyhow::Context;
-use arcface_eval::{EvalOptions, ModelSource, PairSource};
+use arcface_eval::RunDir;
 
 use super::data::TrainData;
 use super::model::save_backbone;
@@ -18,12 +17,9 @@ impl Trainer<'_> {
         }
         if !self.progress.interrupted {
             self.final_checkpoint()?;
-            let model_path = self.run_dir().join("model.safetensors");
+            let model_path = RunDir::new(self.run_dir()).final_weights_path();
             save_backbone(&self.nets.bb_vm, &model_path)?;
             self.log.info(&format!("wrote {}", model_path.display()));
-            if self.config.train.eval_at_end && data.test_set.is_some() {
-                self.final_eval()?;
-            }
         }
         let p = &self.progress;
         let summary = TrainSummary {
@@ -52,23 +48,6 @@ impl Trainer<'_> {
             let spe = self.plan.steps_per_epoch as u64;
             self.save_checkpoint((step / spe) as usize, (step % spe) as usize)?;
         }
-        Ok(())
-    }
-
-    /// Evaluates the saved run on the protocol's test pairs (arcface-eval writes `eval/`).
-    fn final_eval(&mut self) -> anyhow::Result<()> {
-        let d = &self.config.data;
-        let (lfw_dir, protocol) = (d.lfw_dir(), d.protocol.to_string());
-        let mut eo = EvalOptions::new(
-            Some(ModelSource::Run(self.options.out.clone())),
-            PairSource::Lfw { lfw_dir, protocol },
-        );
-        eo.device = self.options.device.clone();
-        eo.embed.batch_size = self.config.train.eval_batch_size;
-        eo.embed.progress = self.is_tty;
-        let r = arcface_eval::eval_run(&eo).context("final evaluation")?;
-        self.log
-            .info(&format!("final eval written to {}", r.out_dir.display()));
         Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! The training run: builds data, model, head, optimizer and schedule from a [`TrainConfig`],
 //! runs the loop, validates after each epoch, checkpoints, and writes the run folder
 //! (`config.toml`, `model.json`, `metrics.jsonl`, `train.log`, `checkpoints/`,
-//! `best.safetensors`, `model.safetensors`, `eval/`) as DESIGN.md's "Runs" section describes.
+//! `best.safetensors`, `model.safetensors`; paths and formats owned by arcface-eval's
+//! `RunDir`) as DESIGN.md's "Runs" section describes. Evaluating the finished run into
+//! `eval/` is left to the caller.
 //!
 //! Reference: InsightFace `arcface_torch/train_v2.py` (forward, margin loss, backward, clip,
 //! SGD step, poly schedule). A resumed run continues exactly: weights, buffers, optimizer
@@ -34,7 +36,7 @@ mod resume;
 mod step;
 mod trainer;
 
-pub use data::load_split;
+pub use data::{load_split, model_info};
 pub use model::head_config;
 pub use resume::config_hash;
 
@@ -49,8 +51,8 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Continue from the folder's latest checkpoint.
     pub resume: bool,
-    /// `auto`, `cpu` or `cuda` (see `arcface_backbone::select_device`).
-    pub device: String,
+    /// The device to train on (`arcface_backbone::select_device` picks one by name).
+    pub device: candle::Device,
     /// The kernels the backbone runs on (`Default` for the library's own choice).
     pub kernels: arcface_backbone::KernelOptions,
 }
@@ -97,11 +99,13 @@ pub fn train_with_stop(
     let run_dir = &options.out;
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let (ckpt, resume_from) = resume::open_checkpoints(config, run_dir, options.resume)?;
-    let device =
-        arcface_backbone::select_device(&options.device, options.kernels.cuda_pool).context("selecting the device")?;
+    let device = options.device.clone();
     let is_tty = std::io::stderr().is_terminal();
     let mut log = RunLog::open(run_dir, resume_from.as_ref().map(|(m, _)| m.step), !is_tty)?;
-    checkpoint::write_atomic(&run_dir.join("config.toml"), config.to_toml().as_bytes())?;
+    checkpoint::write_atomic(
+        &arcface_eval::RunDir::new(run_dir).config_path(),
+        config.to_toml().as_bytes(),
+    )?;
 
     let bb_cfg = config.backbone_config().map_err(anyhow::Error::msg)?;
     let data = TrainData::prepare(config, run_dir, &bb_cfg, &device, is_tty, &mut log)?;
@@ -125,7 +129,6 @@ pub fn train_with_stop(
         config,
         options,
         device,
-        is_tty,
         log,
         ckpt,
         hash,

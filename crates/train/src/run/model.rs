@@ -106,11 +106,7 @@ fn named_vars(vm: &VarMap) -> Vec<(String, Var)> {
     v
 }
 
-/// Writes the backbone's weights to `path` through a temporary file.
+/// Writes the backbone's weights to `path` (atomically: `save_weights` renames a temporary).
 pub(super) fn save_backbone(vm: &VarMap, path: &Path) -> anyhow::Result<()> {
-    let tmp = path.with_extension("safetensors.tmp");
-    arcface_backbone::save_weights(vm, &tmp)
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
-    Ok(())
+    arcface_backbone::save_weights(vm, path).with_context(|| format!("writing {}", path.display()))
 }

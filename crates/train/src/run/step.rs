@@ -9,7 +9,7 @@ use candle::DType;
 use super::trainer::Trainer;
 use crate::step::{self, Clip, StepNet};
 use crate::error::TrainError;
-use crate::metrics::MetricsLine;
+use crate::metrics::MetricRecord;
 
 /// Sums over the steps since the last train line.
 pub(super) struct Window {
@@ -96,7 +96,7 @@ impl Trainer<'_> {
         let accuracy = w.correct as f64 / w.images.max(1) as f64;
         let images_per_sec = w.images as f64 / secs;
         let (step, total_steps) = (self.progress.step, self.plan.total_steps);
-        let line = MetricsLine::Train {
+        let line = MetricRecord::Train {
             step,
             epoch,
             loss,

@@ -86,8 +86,6 @@ pub(super) struct Trainer<'a> {
     pub(super) config: &'a TrainConfig,
     pub(super) options: &'a RunOptions,
     pub(super) device: Device,
-    /// Whether stderr is a terminal (progress bar instead of plain lines).
-    pub(super) is_tty: bool,
     pub(super) log: RunLog,
     pub(super) ckpt: Checkpointer,
     /// [`super::config_hash`] of `config`, stored in each checkpoint.

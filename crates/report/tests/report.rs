@@ -3,14 +3,44 @@
 //! `ARCFACE_REPORT_DIR=/some/dir` keeps the output to look at (or screenshot with
 //! `scripts/render_report.sh`).
 
-mod common;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
-
-use arcface_eval::eval_run;
-use arcface_eval::report::{read_metrics_jsonl, read_run, write_report};
+use arcface_backbone::{init_varmap, save_weights, Config};
+use arcface_data::Preprocess;
 use arcface_eval::run::{EvalOptions, PairSource};
-use common::*;
+use arcface_eval::{eval_run, ModelInfo, RunDir};
+use arcface_report::report::{curves, read_run, write_report};
+use arcface_report::write_eval_plots;
+
+/// arcface-eval's fixtures (the committed score file).
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../eval/tests/fixtures")
+}
+
+/// A run folder with `model.json` and the weights of a tiny random IResNet.
+fn make_run(dir: &Path, seed: u64) -> PathBuf {
+    let backbone = Config {
+        layers: [1, 1, 1, 1],
+        width: 8,
+        input_size: 112,
+        num_features: 32,
+        dropout: 0.0,
+    };
+    let run = RunDir::new(dir);
+    run.create().unwrap();
+    let varmap = candle_nn::VarMap::new();
+    init_varmap(&backbone, &varmap, &candle::Device::Cpu, seed).unwrap();
+    save_weights(&varmap, run.final_weights_path()).unwrap();
+    let info = ModelInfo {
+        backbone,
+        preprocess: Preprocess::default(),
+        loss: "arcface".into(),
+        protocol: "dev".into(),
+        fold: None,
+    };
+    run.write_model_info(&info).unwrap();
+    dir.to_path_buf()
+}
 
 fn write_metrics(dir: &Path, steps: usize, speed: f64) {
     let mut s = String::new();
@@ -41,17 +71,22 @@ fn report_across_runs() {
     write_metrics(&a, 60, 100.0);
     let mut o = EvalOptions::new(None, PairSource::Scores(fixtures().join("scores.tsv")));
     o.out_dir = Some(a.join("eval"));
-    eval_run(&o).unwrap();
+    let evaluated = eval_run(&o).unwrap();
+    let plots = write_eval_plots(&evaluated).unwrap();
+    assert_eq!(plots.len(), 4);
+    assert!(plots.iter().all(|p| p.is_file()));
     let b = make_run(&root.join("runs/r-softmax"), 2);
     write_metrics(&b, 40, 150.0);
 
-    let (curves, speed, time) = read_metrics_jsonl(&a.join("metrics.jsonl"), "a").unwrap();
+    let records = RunDir::new(&a).metrics().unwrap();
+    let (curves, speed, time) = curves(&records, "a");
     assert_eq!(curves.loss.len(), 60);
     assert_eq!(curves.val_accuracy.len(), 6);
     assert_eq!(speed, Some(131.0)); // median of 101..=160 (upper middle)
     assert_eq!(time, Some(750.0));
 
-    let html = write_report(&[a.clone(), b.clone()], &root.join("report")).unwrap();
+    let broken = root.join("runs/not-a-run");
+    let html = write_report(&[a.clone(), broken, b.clone()], &root.join("report")).unwrap();
     let text = std::fs::read_to_string(&html).unwrap();
     assert!(text.contains("<td>r-arcface</td>") && text.contains("<td>r-softmax</td>"));
     assert!(
@@ -89,10 +124,11 @@ fn bad_run_folders_are_errors() {
         .contains("nothing to report"));
     std::fs::write(
         empty.join("metrics.jsonl"),
-        "{\"kind\":\"train\",\"step\":1}\nnot json\n",
+        "not json\n{\"kind\":\"val\",\"step\":1,\"epoch\":0,\"accuracy\":0.5,\"threshold\":0.1}\n",
     )
     .unwrap();
     let e = read_run(&empty).unwrap_err().to_string();
-    assert!(e.contains("metrics.jsonl:2"), "{e}");
+    assert!(e.contains("metrics.jsonl:1"), "{e}");
     assert!(write_report(&[], tmp.path()).is_err());
+    assert!(write_report(&[empty], &tmp.path().join("out")).is_err());
 }

@@ -2,14 +2,16 @@
 //! (plots inlined as SVG, no external resources) and a markdown file with PNG plots beside
 //! it. A table (backbone, loss, protocol, accuracy +- std, AUC, TAR at FAR 1e-3 / 1e-2,
 //! training images/s and time), training curves, and an ROC overlay. It reads only the run
-//! files: `model.json`, `metrics.jsonl` and `eval/eval.json`.
+//! files (`model.json`, `metrics.jsonl`, `eval/eval.json`), through [`RunDir`]; a run that
+//! cannot be read is left out with a warning rather than sinking the whole report.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use arcface_eval::{EvalReport, MetricRecord, ModelInfo, RunDir};
+
 use crate::error::{Error, Result};
 use crate::plots::{render, Curves, CurvesPlot, PlotTarget, RocPlot};
-use crate::run::{read_model_info, EvalReport, ModelInfo};
 
 /// What a run folder says about itself.
 #[derive(Debug, Clone)]
@@ -30,93 +32,69 @@ pub struct RunSummary {
     pub training_seconds: Option<f64>,
 }
 
-/// Reads `metrics.jsonl` into curves, throughput and time; errors name the line.
-pub fn read_metrics_jsonl(path: &Path, name: &str) -> Result<(Curves, Option<f64>, Option<f64>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+/// Turns a run's metric records into curves, median throughput and training time (the
+/// largest `elapsed_s`).
+pub fn curves(records: &[MetricRecord], name: &str) -> (Curves, Option<f64>, Option<f64>) {
     let mut c = Curves {
         name: name.to_string(),
         ..Default::default()
     };
     let (mut speeds, mut elapsed) = (Vec::new(), None::<f64>);
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| Error::parse(path, i + 1, e.to_string()))?;
-        let num = |k: &str| v[k].as_f64();
-        let Some(step) = num("step") else {
-            return Err(Error::parse(path, i + 1, "no numeric `step`"));
-        };
-        match v["kind"].as_str() {
-            Some("train") => {
-                if let Some(x) = num("loss") {
-                    c.loss.push((step, x));
-                }
-                if let Some(x) = num("accuracy") {
-                    c.train_accuracy.push((step, x));
-                }
-                if let Some(x) = num("lr") {
-                    c.lr.push((step, x));
-                }
-                if let Some(x) = num("images_per_sec") {
-                    speeds.push(x);
-                }
-                if let Some(x) = num("elapsed_s") {
-                    elapsed = Some(elapsed.map_or(x, |e| e.max(x)));
-                }
+    for r in records {
+        match *r {
+            MetricRecord::Train {
+                step,
+                loss,
+                accuracy,
+                lr,
+                images_per_sec,
+                elapsed_s,
+                ..
+            } => {
+                let step = step as f64;
+                c.loss.push((step, loss));
+                c.train_accuracy.push((step, accuracy));
+                c.lr.push((step, lr));
+                speeds.push(images_per_sec);
+                elapsed = Some(elapsed.map_or(elapsed_s, |e| e.max(elapsed_s)));
             }
-            Some("val") => {
-                if let Some(x) = num("accuracy") {
-                    c.val_accuracy.push((step, x));
-                }
+            MetricRecord::Val { step, accuracy, .. } => {
+                c.val_accuracy.push((step as f64, accuracy))
             }
-            // Unknown kinds are newer additions; skip rather than fail the report.
-            _ => {}
         }
     }
     speeds.sort_by(f64::total_cmp);
     let median = (!speeds.is_empty()).then(|| speeds[speeds.len() / 2]);
-    Ok((c, median, elapsed))
+    (c, median, elapsed)
 }
 
 /// Reads one run folder; a folder with none of the run files is an error.
 pub fn read_run(dir: &Path) -> Result<RunSummary> {
+    let run = RunDir::new(dir);
+    let invalid = |what: &str| Error::Invalid(format!("{}: {what}", dir.display()));
     if !dir.is_dir() {
-        return Err(Error::format(dir, "not a run folder (does not exist)"));
+        return Err(invalid("not a run folder (does not exist)"));
     }
-    let name = dir.file_name().map_or_else(
-        || dir.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let model = if dir.join("model.json").is_file() {
-        Some(read_model_info(dir)?)
+    let name = run.name();
+    let model = run
+        .model_info_path()
+        .is_file()
+        .then(|| run.model_info())
+        .transpose()?;
+    let eval = run
+        .eval_summary_path()
+        .is_file()
+        .then(|| run.eval_summary())
+        .transpose()?;
+    let has_metrics = run.metrics_path().is_file();
+    let records = if has_metrics {
+        run.metrics()?
     } else {
-        None
+        Vec::new()
     };
-    let eval_path = dir.join("eval").join("eval.json");
-    let eval = if eval_path.is_file() {
-        let text = std::fs::read_to_string(&eval_path).map_err(|e| Error::io(&eval_path, e))?;
-        Some(serde_json::from_str(&text).map_err(|e| Error::format(&eval_path, e.to_string()))?)
-    } else {
-        None
-    };
-    let jsonl = dir.join("metrics.jsonl");
-    let (curves, images_per_sec, training_seconds) = if jsonl.is_file() {
-        read_metrics_jsonl(&jsonl, &name)?
-    } else {
-        (
-            Curves {
-                name: name.clone(),
-                ..Default::default()
-            },
-            None,
-            None,
-        )
-    };
-    if model.is_none() && eval.is_none() && !jsonl.is_file() {
-        return Err(Error::format(
-            dir,
+    let (curves, images_per_sec, training_seconds) = curves(&records, &name);
+    if model.is_none() && eval.is_none() && !has_metrics {
+        return Err(invalid(
             "no model.json, metrics.jsonl or eval/eval.json: nothing to report",
         ));
     }
@@ -218,13 +196,22 @@ pub fn write_report(runs: &[PathBuf], out_dir: &Path) -> Result<PathBuf> {
     if runs.is_empty() {
         return Err(Error::Invalid("no runs to report".into()));
     }
-    let summaries = runs
+    let summaries: Vec<RunSummary> = runs
         .iter()
-        .map(|d| read_run(d))
-        .collect::<Result<Vec<_>>>()?;
+        .filter_map(|d| match read_run(d) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::warn!("leaving {} out of the report: {e}", d.display());
+                None
+            }
+        })
+        .collect();
+    if summaries.is_empty() {
+        return Err(Error::Invalid("none of the runs could be read".into()));
+    }
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let curves: Vec<Curves> = summaries.iter().map(|s| s.curves.clone()).collect();
-    let rocs: Vec<(String, &crate::metrics::RocCurve)> = summaries
+    let rocs: Vec<(String, &arcface_eval::metrics::RocCurve)> = summaries
         .iter()
         .filter_map(|s| s.eval.as_ref().map(|e| (s.name.clone(), &e.roc)))
         .collect();
