@@ -25,7 +25,7 @@ use arcface_train::{clip_grad_norm, Optimizer, TrainConfig};
 use candle::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
-use super::TOP8;
+use crate::{StudyOptions, TOP8};
 
 /// Hidden width of the 2-D projection.
 const HIDDEN: usize = 64;
@@ -78,10 +78,11 @@ fn weight(varmap: &VarMap, name: &str, rows: usize, cols: usize, seed: u64) -> a
 }
 
 /// Learns the 2-D picture for the loss of `cfg` on top of the run `dir`'s frozen backbone.
-pub fn toy_2d(cfg: &TrainConfig, dir: &Path, steps: usize, device: &Device) -> anyhow::Result<Toy> {
+pub fn toy_2d(cfg: &TrainConfig, dir: &Path, steps: usize, opts: &StudyOptions) -> anyhow::Result<Toy> {
+    let device = &opts.device;
     let (paths, labels, names) = top8_images(cfg)?;
-    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), device, &crate::kernel_env::from_env())?;
-    let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: false, progress: crate::progress::bar() };
+    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), &opts.device, &opts.kernels)?;
+    let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: false, progress: opts.progress.clone() };
     let feats = embed_images(&model.net, &ImageSource::Paths(&paths), &model.info.preprocess, device, &emb_cfg)?
         .to_dtype(DType::F32)?
         .to_device(&Device::Cpu)?;

@@ -11,6 +11,8 @@ use arcface_train::run::load_split;
 use arcface_train::{Checkpointer, TrainConfig};
 use candle::{DType, Device, Tensor};
 
+use crate::StudyOptions;
+
 /// Per training image: the angle (degrees) to its own class center and to the nearest other one.
 pub struct ClassAngles {
     /// Angle to the own center.
@@ -42,10 +44,11 @@ fn degrees(cos: f64) -> f64 {
 }
 
 /// Embeds the run's training images and measures their angles to the class centers.
-pub fn class_angles(cfg: &TrainConfig, dir: &Path, device: &Device) -> anyhow::Result<ClassAngles> {
-    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), device, &crate::kernel_env::from_env())?;
+pub fn class_angles(cfg: &TrainConfig, dir: &Path, opts: &StudyOptions) -> anyhow::Result<ClassAngles> {
+    let device = &opts.device;
+    let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), &opts.device, &opts.kernels)?;
     let (train, _) = load_split(cfg)?;
-    let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: true, progress: crate::progress::bar() };
+    let emb_cfg = EmbedConfig { batch_size: 128, flip: false, normalize: true, progress: opts.progress.clone() };
     let emb = embed_images(&model.net, &ImageSource::Paths(&train.paths), &model.info.preprocess, device, &emb_cfg)?;
     let centers = l2_normalize(&head_centers(dir, device)?.to_dtype(DType::F32)?)?;
     if centers.dim(0)? != train.num_classes() {
