@@ -38,3 +38,8 @@ pub use error::{Error, Result};
 pub use init::{init_varmap, init_varmap_with, trainable_vars, ParamKind};
 pub use iresnet::{IBasicBlock, IResNet};
 pub use weights::{load_model, load_model_with, load_weights, read_tensors, save_weights};
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

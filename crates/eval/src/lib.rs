@@ -27,3 +27,8 @@ pub use run::{eval_run, load_model, load_model_with, EvalOptions, EvalResult, Mo
 pub use run_dir::{EvalReport, MetricRecord, MetricsWriter, ModelInfo, RunDir};
 pub use scores::{read_scores_tsv, ScoreTable};
 pub use verify::{verify, VerifyOptions, VerifyResult};
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

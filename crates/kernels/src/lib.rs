@@ -40,3 +40,8 @@ pub use conv::conv2d;
 pub use device::select_device;
 pub use options::{ConvKernel, CudaPool, KernelOptions, NormKernel};
 pub use profile::Profiler;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;

@@ -30,3 +30,8 @@ pub use optim::{Optimizer, OptimizerConfig};
 pub use run::{train, train_with_stop, RunOptions, TrainSummary};
 pub use schedule::{Decay, LrSchedule};
 pub use signals::StopFlag;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
