@@ -67,11 +67,8 @@ impl Checkpointer {
         let stem = format!("step-{:08}", meta.step);
         let st_name = format!("{stem}.safetensors");
         let st_path = self.dir.join(&st_name);
-        let tmp = self.dir.join(format!(".{st_name}.tmp"));
         let map: HashMap<String, Tensor> = tensors.iter().cloned().collect();
-        candle::safetensors::save(&map, &tmp)?;
-        fsync(&tmp)?;
-        fs::rename(&tmp, &st_path).map_err(|e| TrainError::io(&st_path, e))?;
+        save_safetensors_atomic(&st_path, &map)?;
         let meta = CheckpointMeta {
             tensors: st_name,
             ..meta.clone()
@@ -217,21 +214,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Saves named tensors to a safetensors file atomically.
 pub fn save_safetensors_atomic(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
-    candle::safetensors::save(tensors, &tmp)?;
-    fsync(&tmp)?;
-    fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))
-}
-
-fn fsync(path: &Path) -> Result<()> {
-    fs::File::open(path)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| TrainError::io(path, e))
+    Ok(arcface_eval::run_dir::replace_atomic(path, |tmp| {
+        candle::safetensors::save(tensors, tmp).map_err(std::io::Error::other)
+    })?)
 }
 
 fn fsync_dir(dir: &Path) {
