@@ -144,7 +144,15 @@ impl<'a> Cursor<'a> {
             ));
         }
         let count = self.number(line, f[1], "image count")?;
-        Ok(Person { name: f[0].to_string(), count, line })
+        Ok(Person { name: self.folder_name(line, f[0])?.to_string(), count, line })
+    }
+
+    /// A person's name, which names a folder of images: never a path or `.`/`..`.
+    fn folder_name<'n>(&self, line: usize, name: &'n str) -> Result<&'n str> {
+        if name.contains(['/', '\\']) || name == "." || name == ".." {
+            return Err(DataError::parse(self.path, line, format!("{name:?} is not a plain folder name")));
+        }
+        Ok(name)
     }
 
     fn pair(&mut self, same: bool, fold: usize) -> Result<(Pair, usize)> {
@@ -157,6 +165,10 @@ impl<'a> Cursor<'a> {
                 line,
                 format!("expected {kind} ({want} fields), found {} field(s)", f.len()),
             ));
+        }
+        let names = if same { vec![f[0]] } else { vec![f[0], f[2]] };
+        for name in names {
+            self.folder_name(line, name)?;
         }
         let pair = if same {
             let name = f[0].to_string();
@@ -228,12 +240,21 @@ pub fn parse_people_list(text: &str, path: &Path) -> Result<Vec<Person>> {
     Ok(people)
 }
 
-/// Parses `lfw-names.txt`: `name count` lines with no header.
+/// Parses `lfw-names.txt`: `name count` lines with no header, each name once, each count at
+/// least 1 (the file announces the image tree, and `download` checks the tree against it).
 pub fn parse_names(text: &str, path: &Path) -> Result<Vec<Person>> {
     let mut cur = Cursor::new(text, path);
-    let mut people = Vec::new();
+    let mut people: Vec<Person> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     while cur.next < cur.lines.len() {
-        people.push(cur.person("a `name count` line")?);
+        let p = cur.person("a `name count` line")?;
+        if p.count == 0 {
+            return Err(DataError::parse(path, p.line, format!("{} has an image count of 0", p.name)));
+        }
+        if !seen.insert(p.name.clone()) {
+            return Err(DataError::parse(path, p.line, format!("{} is listed twice", p.name)));
+        }
+        people.push(p);
     }
     Ok(people)
 }
@@ -319,6 +340,17 @@ mod tests {
         assert!(msg.contains("extra"), "{msg}");
         assert_eq!(err_line(parse_pairs("1 2 3\n", p()).unwrap_err()).0, 1);
         assert_eq!(err_line(parse_pairs("", p()).unwrap_err()).0, 1);
+        // Names become folder names: a path in a protocol file is refused, not followed.
+        let (line, msg) = err_line(parse_pairs("1 1\nA 1 2\n../B 1 C 1\n", p()).unwrap_err());
+        assert_eq!(line, 3);
+        assert!(msg.contains("plain folder name"), "{msg}");
+    }
+
+    #[test]
+    fn names_are_unique_with_positive_counts() {
+        assert_eq!(err_line(parse_names("A\t1\nA\t2\n", p()).unwrap_err()).0, 2);
+        assert_eq!(err_line(parse_names("A\t1\nB\t0\n", p()).unwrap_err()).0, 2);
+        assert_eq!(err_line(parse_names("A\t1\n..\t2\n", p()).unwrap_err()).0, 2);
     }
 
     #[test]

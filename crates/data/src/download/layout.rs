@@ -13,44 +13,19 @@ use serde::{Deserialize, Serialize};
 
 use super::checksum::{Checksum, Digests};
 use super::error::DownloadError;
+use crate::error::DataError;
 
 /// The marker's file name inside `<dir>/lfw/`.
 pub const MARKER: &str = ".download-complete.json";
 
-/// Parses `lfw-names.txt` into name -> image count.
+/// `lfw-names.txt` as name -> image count (parsed by [`crate::protocol::read_names`]).
 pub fn read_names(path: &Path) -> Result<BTreeMap<String, u32>, DownloadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DownloadError::io("reading", path, e))?;
-    let mut names = BTreeMap::new();
-    for (i, line) in text.lines().enumerate() {
-        let err = |reason: String| DownloadError::Parse {
-            path: path.to_path_buf(),
-            line: i + 1,
-            reason,
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let mut parts = line.split('\t');
-        let (Some(name), Some(count), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(err(format!("expected `name<TAB>count`, got {line:?}")));
-        };
-        let count: u32 = count
-            .trim()
-            .parse()
-            .map_err(|_| err(format!("bad image count {count:?}")))?;
-        if name.is_empty()
-            || name.contains(['/', '\\'])
-            || name == "."
-            || name == ".."
-            || count == 0
-        {
-            return Err(err(format!("bad entry {line:?}")));
-        }
-        if names.insert(name.to_string(), count).is_some() {
-            return Err(err(format!("{name} is listed twice")));
-        }
-    }
-    Ok(names)
+    let people = crate::protocol::read_names(path).map_err(|e| match e {
+        DataError::Parse { path, line, message } => DownloadError::Parse { path, line, reason: message },
+        DataError::Io { source, .. } => DownloadError::io("reading", path, source),
+        other => DownloadError::Parse { path: path.to_path_buf(), line: 0, reason: other.to_string() },
+    })?;
+    Ok(people.into_iter().map(|p| (p.name, p.count)).collect())
 }
 
 /// Checks that `images_dir` holds exactly the images `names` announces; returns (people, images).
