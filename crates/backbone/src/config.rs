@@ -82,7 +82,7 @@ impl Config {
         if self.width == 0 {
             return Err("width must be positive".into());
         }
-        if self.input_size == 0 || !self.input_size.is_multiple_of(16) {
+        if self.input_size == 0 || self.input_size % 16 != 0 {
             return Err(format!(
                 "input_size must be a positive multiple of 16 (four stride-2 stages), got {}",
                 self.input_size

@@ -39,7 +39,7 @@ pub fn final_eval(run: &Path, cfg: &TrainConfig, device: &Device, kernels: &Kern
     opts.device = device.clone();
     opts.kernels = kernels.clone();
     opts.embed.batch_size = batch_size;
-    opts.embed.progress = crate::progress::bar();
+    opts.embed.progress = crate::progress::auto();
     let r = evaluate(&opts).context("final evaluation")?;
     println!(
         "final eval on {}: accuracy {:.2}% +- {:.2}%, written to {}",

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use arcface_data::download::{download_lfw, DownloadOptions, Progress, Source};
+use arcface_data::download::{download_lfw, DownloadOptions, Source};
+use arcface_data::Progress;
 use clap::Args;
 
 /// Arguments of `download`.
@@ -41,9 +42,7 @@ pub fn run(a: DownloadArgs) -> anyhow::Result<ExitCode> {
     opts.mirrors = a.mirror;
     opts.default_sources = !a.no_default_sources;
     opts.keep_archive = !a.delete_archive;
-    if a.plain {
-        opts.progress = Progress::Plain;
-    }
+    opts.progress = if a.plain { Progress::Lines } else { crate::progress::auto() };
     let report = download_lfw(&opts).with_context(|| format!("downloading LFW into {}", a.dir.display()))?;
     if report.already_complete {
         println!(

@@ -76,7 +76,7 @@ pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
     opts.kernels = crate::kernel_env::from_env();
     opts.device = arcface_backbone::select_device(&a.device, opts.kernels.cuda_pool)?;
     opts.distance = a.distance;
-    opts.embed = EmbedConfig { batch_size: a.batch_size, flip: !a.no_flip, progress: crate::progress::bar(), ..EmbedConfig::default() };
+    opts.embed = EmbedConfig { batch_size: a.batch_size, flip: !a.no_flip, progress: crate::progress::auto(), ..EmbedConfig::default() };
     opts.out_dir = a.out.or_else(|| a.model.run.is_none().then(|| PathBuf::from("runs/eval")));
     let result = crate::compose::evaluate(&opts)?;
     let r = &result.report;
@@ -165,7 +165,7 @@ pub fn run_embed(a: EmbedArgs) -> anyhow::Result<ExitCode> {
             batch_size: a.batch_size,
             flip: a.flip,
             normalize: a.normalize || a.flip,
-            progress: crate::progress::bar(),
+            progress: crate::progress::auto(),
         },
     };
     let r = embed_command(&opts)?;

@@ -50,13 +50,12 @@ mod tests {
         assert_eq!((none.conv, none.norm, none.cuda_norm_kernels, none.allow_tf32), (d.conv, d.norm, false, true));
         assert!(none.profiler.is_none() && none.cuda_pool == CudaPool::Keep);
         let all = from_lookup(|n| {
-            Some(match n {
+            Some(String::from(match n {
                 "ARCFACE_CONV" => "Candle",
                 "ARCFACE_NORM" => "reference",
                 "ARCFACE_CUDA_POOL" => "release",
                 _ => "1",
-            })
-            .map(String::from)
+            }))
         });
         assert_eq!((all.conv, all.norm, all.cuda_pool), (ConvKernel::Candle, NormKernel::Reference, CudaPool::Release));
         assert!(all.cuda_norm_kernels && all.allow_tf32 && all.profiler.is_some());

@@ -1,33 +1,69 @@
-//! Progress display, drawn only here: libraries report `(done, total)` through
-//! `arcface_data::Progress`, and the binary decides how it looks (an indicatif bar on a
-//! terminal, a plain line every 10% otherwise).
+//! Progress display, drawn only here: the libraries report tasks through
+//! `arcface_data::Progress`, and the binary decides how they look. On a terminal every task
+//! is an indicatif bar (items with elapsed time and ETA, bytes with rate and ETA, a spinner
+//! when the total is unknown); otherwise the libraries' plain lines (`Progress::Lines`).
 
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
 
-use arcface_data::Progress;
+use arcface_data::{Progress, ProgressSink, Task, TaskProgress, Unit};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// A progress sink for a library call: a bar on a terminal, plain lines on stderr otherwise.
-pub fn bar() -> Progress {
-    if !std::io::stderr().is_terminal() {
-        return Progress::Auto;
+/// What every command passes to the libraries: bars on a terminal, plain lines otherwise.
+pub fn auto() -> Progress {
+    if std::io::stderr().is_terminal() {
+        Progress::sink(Bars)
+    } else {
+        Progress::Lines
     }
-    // The bar is made on the first report, when the total is known.
-    let bar: Mutex<Option<ProgressBar>> = Mutex::new(None);
-    Progress::Callback(Arc::new(move |done, total| {
-        let mut bar = bar.lock().unwrap_or_else(|e| e.into_inner());
-        let b = bar.get_or_insert_with(|| {
-            let b = ProgressBar::new(total as u64);
-            if let Ok(style) = ProgressStyle::with_template("[{bar:40}] {pos}/{len} ({per_sec}, eta {eta})") {
-                b.set_style(style.progress_chars("=> "));
+}
+
+/// Draws each task as an indicatif bar on stderr.
+struct Bars;
+
+impl ProgressSink for Bars {
+    fn start(&self, task: &Task) -> Box<dyn TaskProgress> {
+        let bar = match task.total {
+            Some(total) => ProgressBar::new(total),
+            None => ProgressBar::new_spinner(),
+        };
+        let template = match (task.total.is_some(), task.unit) {
+            (true, Unit::Items) => {
+                "{prefix} [{bar:30}] {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}"
             }
-            b
-        });
-        b.set_position(done as u64);
-        if done >= total {
-            b.finish_and_clear();
-            *bar = None;
+            (true, Unit::Bytes) => {
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}"
+            }
+            (false, Unit::Items) => "{prefix} {spinner} {pos} [{elapsed_precise}] {msg}",
+            (false, Unit::Bytes) => "{prefix} {spinner} {bytes} {bytes_per_sec} {msg}",
+        };
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            bar.set_style(style.progress_chars("=> "));
         }
-    }))
+        bar.set_prefix(task.label.clone());
+        bar.set_position(task.done);
+        // Rate and ETA count from here, not from zero (a resumed run or transfer).
+        bar.reset_eta();
+        Box::new(Bar(bar))
+    }
+}
+
+/// One task's bar.
+struct Bar(ProgressBar);
+
+impl TaskProgress for Bar {
+    fn set(&self, done: u64) {
+        self.0.set_position(done);
+    }
+
+    fn message(&self, msg: &str) {
+        self.0.set_message(msg.to_string());
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+
+    fn abandon(&self) {
+        self.0.abandon();
+    }
 }

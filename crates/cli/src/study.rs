@@ -42,7 +42,7 @@ pub fn run(a: StudyArgs) -> anyhow::Result<ExitCode> {
         device: arcface_backbone::select_device(&a.device, kernels.cuda_pool)?,
         kernels,
         toy_steps: (!a.no_toy).then_some(a.toy_steps),
-        progress: crate::progress::bar(),
+        progress: crate::progress::auto(),
     };
     let pages = run_study(&opts)?;
     println!("cross-run report: {}", pages.report.display());

@@ -177,7 +177,13 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     let kernels = crate::kernel_env::from_env();
     let device = select_device(&a.device, kernels.cuda_pool)?;
-    let options = RunOptions { out: out.clone(), resume, device: device.clone(), kernels: kernels.clone() };
+    let options = RunOptions {
+        out: out.clone(),
+        resume,
+        device: device.clone(),
+        kernels: kernels.clone(),
+        progress: crate::progress::auto(),
+    };
     let summary = train(&cfg, &options)?;
     println!(
         "{} after {} steps ({} epochs, {} classes, {} images) in {:.0} s; best val accuracy {}",

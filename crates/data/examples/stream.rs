@@ -5,7 +5,27 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use arcface_data::{CropBox, ImageCache, Lfw, Loader, LoaderConfig, Preprocess, Progress, Protocol};
+use arcface_data::{CropBox, ImageCache, Lfw, Loader, LoaderConfig, Preprocess, Progress, ProgressSink, Protocol, Task, TaskProgress};
+
+/// The cache build's progress as one rewritten stderr line (the library itself never draws).
+struct Stderr;
+
+struct StderrTask(String, u64);
+
+impl ProgressSink for Stderr {
+    fn start(&self, task: &Task) -> Box<dyn TaskProgress> {
+        Box::new(StderrTask(task.label.clone(), task.total.unwrap_or(0)))
+    }
+}
+
+impl TaskProgress for StderrTask {
+    fn set(&self, done: u64) {
+        eprint!("\r{}: {done}/{}", self.0, self.1);
+    }
+    fn finish(&self) {
+        eprintln!();
+    }
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -17,7 +37,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{protocol}: {} images of {} identities", train.len(), train.num_classes());
     let pre = Preprocess { crop: CropBox::LFW, size };
     let t = Instant::now();
-    let cache = ImageCache::build_or_open(&train.paths, &pre, "data/cache", Progress::Auto)?;
+    let cache = ImageCache::build_or_open(&train.paths, &pre, "data/cache", Progress::sink(Stderr))?;
     println!("cache ready in {:.1} s ({} images, {size} px)", t.elapsed().as_secs_f64(), cache.len());
     let config = LoaderConfig { batch_size: 128, seed: 1, flip: true, drop_last: false, prefetch: 4, shuffle: true, threads: 0 };
     let loader = Loader::new(Arc::new(cache), train.labels.clone(), config)?;

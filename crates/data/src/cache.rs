@@ -8,10 +8,7 @@
 //! renamed, so an interrupted build never leaves a cache that looks valid.
 
 use std::fs::File;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use memmap2::{Mmap, MmapMut};
 use rayon::prelude::*;
@@ -20,21 +17,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{DataError, Result};
 use crate::preprocess::Preprocess;
+use crate::progress::{Progress, Task};
 
 /// Bump when the file layout or the preprocessing code changes meaning.
 const FORMAT_VERSION: u32 = 1;
-
-/// How a cache build reports progress.
-#[derive(Clone, Default)]
-pub enum Progress {
-    /// Say nothing.
-    Silent,
-    /// A progress bar on a terminal, a line every 10% on stderr otherwise.
-    #[default]
-    Auto,
-    /// Call `f(done, total)` after each image (from worker threads).
-    Callback(Arc<dyn Fn(usize, usize) + Send + Sync>),
-}
 
 /// What the JSON sidecar next to a cache file records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,58 +64,16 @@ pub fn cache_key(paths: &[PathBuf], preprocess: &Preprocess) -> Result<String> {
     Ok(hex::encode(&h.finalize()[..16]))
 }
 
-impl std::fmt::Debug for Progress {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Progress::Silent => "Silent",
-            Progress::Auto => "Auto",
-            Progress::Callback(_) => "Callback",
-        })
-    }
-}
-
-impl Progress {
-    /// A function to call with the number of items done so far (of `total`), from any thread.
-    pub fn reporter(&self, label: &str, total: usize) -> Box<dyn Fn(usize) + Send + Sync> {
-        reporter(self, label, total)
-    }
-}
-
-fn reporter(progress: &Progress, label: &str, total: usize) -> Box<dyn Fn(usize) + Send + Sync> {
-    let label = label.to_string();
-    match progress {
-        Progress::Silent => Box::new(|_| {}),
-        Progress::Callback(f) => {
-            let f = f.clone();
-            Box::new(move |done| f(done, total))
-        }
-        Progress::Auto if std::io::stderr().is_terminal() => {
-            let bar = indicatif::ProgressBar::new(total as u64);
-            bar.set_message(label);
-            Box::new(move |done| {
-                bar.set_position(done as u64);
-                if done == total {
-                    bar.finish();
-                }
-            })
-        }
-        Progress::Auto => Box::new(move |done| {
-            if done == total || (total >= 10 && done % (total / 10) == 0) {
-                eprintln!("{label}: {done}/{total}");
-            }
-        }),
-    }
-}
-
 /// Preprocesses `paths[i]` into `out`'s i-th slot, in parallel.
 fn fill(paths: &[PathBuf], preprocess: &Preprocess, out: &mut [u8], progress: &Progress) -> Result<()> {
-    let report = reporter(progress, "preprocessing images", paths.len());
-    let done = AtomicUsize::new(0);
+    let report = progress.start(Task::items("preprocessing images", paths.len() as u64));
     out.par_chunks_mut(preprocess.image_bytes()).zip(paths.par_iter()).try_for_each(|(slot, path)| {
         slot.copy_from_slice(&preprocess.load(path)?);
-        report(done.fetch_add(1, Ordering::Relaxed) + 1);
-        Ok(())
-    })
+        report.inc(1);
+        Ok::<_, DataError>(())
+    })?;
+    report.finish();
+    Ok(())
 }
 
 impl ImageCache {
@@ -193,7 +137,9 @@ impl ImageCache {
     /// Wraps already preprocessed HWC pixels (`n * size * size * 3` bytes).
     pub fn from_pixels(pixels: Vec<u8>, size: usize) -> Result<ImageCache> {
         let per = size * size * 3;
-        if per == 0 || !pixels.len().is_multiple_of(per) {
+        // `usize::is_multiple_of` needs Rust 1.87; the workspace's rust-version is 1.85.
+        #[allow(clippy::manual_is_multiple_of)]
+        if per == 0 || pixels.len() % per != 0 {
             return Err(DataError::Config(format!("{} bytes is not a whole number of {size}x{size}x3 images", pixels.len())));
         }
         let len = pixels.len() / per;

@@ -15,15 +15,17 @@ pub mod lfw;
 pub mod loader;
 pub mod prefetch;
 pub mod preprocess;
+pub mod progress;
 pub mod protocol;
 pub mod sets;
 
-pub use cache::{ImageCache, Progress};
+pub use cache::ImageCache;
 pub use error::{DataError, Result};
 pub use folder::scan_folder;
 pub use lfw::{Lfw, Protocol, Split};
 pub use loader::{Batch, EvalBatch, EvalBatches, Loader, LoaderConfig};
 pub use preprocess::{images_to_tensor, preview_grid, CropBox, Preprocess};
+pub use progress::{Progress, ProgressSink, Reporter, Task, TaskProgress, Unit};
 pub use protocol::{ImageRef, Pair};
 pub use sets::{IndexPair, PairSet, TrainSet};
 

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use arcface_data::download::{
     download_lfw, ArchiveVerification, Checksum, DownloadError, DownloadOptions, KnownChecksums,
-    Progress, Source, PROTOCOL_FILES,
+    Source, PROTOCOL_FILES,
 };
+use arcface_data::Progress;
 use sha2::{Digest, Sha256};
 
 const PEOPLE: [(&str, u32); 3] = [("Alice_Smith", 2), ("Bob", 1), ("Carol_De_Vries", 3)];
@@ -125,7 +126,7 @@ fn checksums_for(files: &BTreeMap<String, Vec<u8>>, archive: &[u8]) -> KnownChec
 fn options(dir: &Path, checksums: KnownChecksums) -> DownloadOptions {
     DownloadOptions {
         default_sources: false,
-        progress: Progress::Quiet,
+        progress: Progress::Silent,
         checksums,
         retries: 0,
         retry_delay: Duration::ZERO,
@@ -843,7 +844,7 @@ fn real_lfw_from_the_shared_folder() {
     let opts = DownloadOptions {
         from: Some(Source::Folder(shared.clone())),
         default_sources: false,
-        progress: Progress::Quiet,
+        progress: Progress::Silent,
         ..DownloadOptions::new(tmp.path())
     };
     let report = download_lfw(&opts).unwrap();

@@ -167,17 +167,30 @@ fn preview_grid_writes_png() {
     assert_eq!((img.width(), img.height()), (4 * 114 + 2, 4 * 114 + 2));
 }
 
+/// Counts the progress updates of 14-image tasks.
+struct Counting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl arcface_data::ProgressSink for Counting {
+    fn start(&self, task: &arcface_data::Task) -> Box<dyn arcface_data::TaskProgress> {
+        assert_eq!(task.total, Some(14));
+        Box::new(Counting(self.0.clone()))
+    }
+}
+
+impl arcface_data::TaskProgress for Counting {
+    fn set(&self, _done: u64) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn finish(&self) {}
+}
+
 #[test]
 fn cache_builds_reopens_and_rebuilds_on_change() {
     let dir = tempfile::tempdir().unwrap();
     let set = scan_folder(fixtures().join("lfw-mini/lfw-deepfunneled")).unwrap();
     let pre = Preprocess::default();
     let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let c = calls.clone();
-    let progress = Progress::Callback(Arc::new(move |_, total| {
-        assert_eq!(total, 14);
-        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }));
+    let progress = Progress::sink(Counting(calls.clone()));
     let cache = ImageCache::build_or_open(&set.paths, &pre, dir.path(), progress.clone()).unwrap();
     assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 14);
     assert_eq!(cache.len(), 14);

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use arcface_data::{images_to_tensor, Preprocess, Progress};
+use arcface_data::{images_to_tensor, Preprocess, Progress, Task};
 use candle::{Device, Tensor, D};
 use candle_nn::ModuleT;
 use rayon::prelude::*;
@@ -32,7 +32,7 @@ impl Default for EmbedConfig {
             batch_size: 64,
             flip: true,
             normalize: true,
-            progress: Progress::Auto,
+            progress: Progress::Lines,
         }
     }
 }
@@ -106,7 +106,7 @@ pub fn embed_images<M: ModuleT + Sync>(
         return Err(Error::Invalid("no images to embed".into()));
     }
     let bs = config.batch_size.max(1);
-    let progress = config.progress.reporter("embedding", n);
+    let progress = config.progress.start(Task::items("embedding", n as u64));
     let mut out = Vec::with_capacity(n.div_ceil(bs));
     for start in (0..n).step_by(bs) {
         let end = (start + bs).min(n);
@@ -116,8 +116,9 @@ pub fn embed_images<M: ModuleT + Sync>(
             .collect::<Result<_>>()?;
         let x = images_to_tensor(&pixels.concat(), end - start, preprocess.size, device)?;
         out.push(embed_tensor(model, &x, config)?.to_device(&Device::Cpu)?);
-        progress(end);
+        progress.set(end as u64);
     }
+    progress.finish();
     Ok(Tensor::cat(&out, 0)?)
 }
 
@@ -130,17 +131,18 @@ pub fn embed_all<M: ModuleT>(
 ) -> Result<Tensor> {
     let n = x.dim(0)?;
     let bs = config.batch_size.max(1);
-    let progress = config.progress.reporter("embedding", n);
+    let progress = config.progress.start(Task::items("embedding", n as u64));
     let mut out = Vec::new();
     for start in (0..n).step_by(bs) {
         let len = bs.min(n - start);
         let batch = x.narrow(0, start, len)?.to_device(device)?;
         out.push(embed_tensor(model, &batch, config)?.to_device(&Device::Cpu)?);
-        progress(start + len);
+        progress.set((start + len) as u64);
     }
     if out.is_empty() {
         return Err(Error::Invalid("no images to embed".into()));
     }
+    progress.finish();
     Ok(Tensor::cat(&out, 0)?)
 }
 

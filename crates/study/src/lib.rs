@@ -62,7 +62,7 @@ pub struct StudyOptions {
     pub kernels: KernelOptions,
     /// Full-batch steps of the 2-D toy projection; `None` skips the toy figure.
     pub toy_steps: Option<usize>,
-    /// Where embedding passes report their progress.
+    /// Where training and the embedding passes report their progress.
     pub progress: Progress,
 }
 
@@ -137,8 +137,13 @@ fn train_once(cfg: &TrainConfig, dir: &Path, opts: &StudyOptions) -> anyhow::Res
     let ckdir = run.checkpoints_dir();
     let resume = ckdir.is_dir() && Checkpointer::new(&ckdir, 1)?.latest()?.is_some();
     eprintln!("== study: training {} ({})", cfg.name, if resume { "resuming" } else { "from scratch" });
-    let run_options =
-        RunOptions { out: dir.to_path_buf(), resume, device: opts.device.clone(), kernels: opts.kernels.clone() };
+    let run_options = RunOptions {
+        out: dir.to_path_buf(),
+        resume,
+        device: opts.device.clone(),
+        kernels: opts.kernels.clone(),
+        progress: opts.progress.clone(),
+    };
     let summary = train(cfg, &run_options)?;
     if summary.interrupted {
         bail!("training of {} was interrupted; run the study again to resume it", cfg.name);

@@ -31,6 +31,7 @@ fn main() -> anyhow::Result<()> {
         resume: args.iter().any(|a| a == "--resume"),
         device: arcface_backbone::select_device(&flag("--device").unwrap_or_else(|| "auto".into()), Default::default())?,
         kernels: Default::default(),
+        progress: Default::default(),
     };
     let summary = train(&cfg, &opts)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);

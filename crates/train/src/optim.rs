@@ -95,7 +95,7 @@ impl OptimizerConfig {
             OptimizerConfig::Adamw { beta1, beta2, .. } if !(unit(beta1) && unit(beta2)) => {
                 Err(("beta1", format!("betas must be in [0, 1), got {beta1}, {beta2}")))
             }
-            OptimizerConfig::Adamw { eps, .. } if !(eps > 0.0) => {
+            OptimizerConfig::Adamw { eps, .. } if !eps.is_finite() || eps <= 0.0 => {
                 Err(("eps", format!("must be positive, got {eps}")))
             }
             OptimizerConfig::Sgd { weight_decay, .. } | OptimizerConfig::Adamw { weight_decay, .. }

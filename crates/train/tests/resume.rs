@@ -10,6 +10,7 @@ fn opts(dir: &std::path::Path, resume: bool) -> RunOptions {
         resume,
         device: candle::Device::Cpu,
         kernels: Default::default(),
+        progress: arcface_data::Progress::Silent,
     }
 }
 

@@ -25,6 +25,7 @@ fn child_entry() {
         resume: false,
         device: candle::Device::Cpu,
         kernels: Default::default(),
+        progress: arcface_data::Progress::Silent,
     };
     let summary = arcface_train::train(&cfg, &opts).expect("child training");
     assert!(
@@ -122,6 +123,7 @@ fn after_kill_9_the_run_resumes_from_its_last_checkpoint() {
         resume: true,
         device: candle::Device::Cpu,
         kernels: Default::default(),
+        progress: arcface_data::Progress::Silent,
     };
     let s = arcface_train::train_with_stop(&cfg, &opts, &StopFlag::new()).unwrap();
     assert_eq!(s.steps, latest.step + 2);

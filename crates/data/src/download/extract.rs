@@ -15,7 +15,7 @@ use std::path::{Component, Path, PathBuf};
 use flate2::read::GzDecoder;
 
 use super::error::DownloadError;
-use super::progress::Progress;
+use crate::progress::{Progress, Reporter, Task};
 
 /// What an extraction wrote.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub struct ExtractSummary {
 /// Counts the compressed bytes read, for progress.
 struct Counting<R> {
     inner: R,
-    reporter: super::progress::Reporter,
+    reporter: Reporter,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -46,11 +46,11 @@ impl<R: Read> Read for Counting<R> {
 pub fn unpack_tgz(
     archive: &Path,
     into: &Path,
-    progress: Progress,
+    progress: &Progress,
 ) -> Result<ExtractSummary, DownloadError> {
     let file = File::open(archive).map_err(|e| DownloadError::io("opening", archive, e))?;
     let size = file.metadata().map(|m| m.len()).ok();
-    let reporter = progress.start(&format!("extracting {}", archive.display()), size, 0);
+    let reporter = progress.start(Task::bytes(format!("extracting {}", archive.display()), size));
     let counting = Counting {
         inner: BufReader::with_capacity(1 << 20, file),
         reporter,

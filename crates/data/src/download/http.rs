@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::{DownloadError, ExpectedLen};
-use super::progress::Progress;
+use crate::progress::{Progress, Task};
 
 /// Downloads files over HTTP(S), honouring proxies from the environment.
 pub struct Fetcher {
@@ -20,7 +20,7 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// A fetcher with the given read timeout, retry count (after interruptions) and progress mode.
+    /// A fetcher with the given read timeout, retry count (after interruptions) and progress.
     pub fn new(
         timeout: Duration,
         retries: usize,
@@ -115,7 +115,7 @@ impl Fetcher {
         }
         .map_err(|e| DownloadError::io("opening", part, e))?;
 
-        let mut reporter = self.progress.start(label, total, offset);
+        let reporter = self.progress.start(Task::bytes(label, total).starting_at(offset));
         let mut reader = response.into_reader();
         let mut buf = vec![0u8; 256 * 1024];
         let mut done = offset;

@@ -39,7 +39,6 @@ pub mod error;
 pub mod extract;
 mod http;
 pub mod layout;
-pub mod progress;
 pub mod sources;
 
 use std::path::{Path, PathBuf};
@@ -48,9 +47,9 @@ use std::time::Duration;
 pub use checksum::{Checksum, Digests, KnownChecksums, ARCHIVE_NAME, IMAGES_DIR, PROTOCOL_FILES};
 pub use error::DownloadError;
 pub use layout::{ArchiveRecord, ArchiveVerification, FileRecord};
-pub use progress::Progress;
 pub use sources::Source;
 
+use crate::progress::Progress;
 use layout::Marker;
 use sources::Candidate;
 
@@ -65,7 +64,8 @@ pub struct DownloadOptions {
     pub mirrors: Vec<String>,
     /// Whether to fall back to the official site and the known per-file copies.
     pub default_sources: bool,
-    /// How progress is shown.
+    /// Where transfer and extraction progress goes (byte counts; a summary line per file
+    /// unless silent).
     pub progress: Progress,
     /// Known-good digests (the real LFW values by default).
     pub checksums: KnownChecksums,
@@ -87,7 +87,7 @@ impl DownloadOptions {
             from: None,
             mirrors: Vec::new(),
             default_sources: true,
-            progress: Progress::Auto,
+            progress: Progress::Lines,
             checksums: KnownChecksums::default(),
             retries: 3,
             retry_delay: Duration::from_secs(2),
@@ -154,7 +154,7 @@ pub fn download_lfw(opts: &DownloadOptions) -> Result<DownloadReport, DownloadEr
     }
     std::fs::create_dir_all(&lfw_dir).map_err(|e| DownloadError::io("creating", &lfw_dir, e))?;
     remove_stale_tmp(&lfw_dir)?;
-    let fetcher = http::Fetcher::new(opts.timeout, opts.retries, opts.retry_delay, opts.progress);
+    let fetcher = http::Fetcher::new(opts.timeout, opts.retries, opts.retry_delay, opts.progress.clone());
     let mut downloaded = 0u64;
 
     let mut files = Vec::new();
@@ -191,7 +191,7 @@ pub fn download_lfw(opts: &DownloadOptions) -> Result<DownloadReport, DownloadEr
             &mut downloaded,
         )?;
         let downloaded_here = matches!(cand, Candidate::Remote(_));
-        let counts = match extract_into_place(&path, &lfw_dir, &names, &names_path, opts.progress) {
+        let counts = match extract_into_place(&path, &lfw_dir, &names, &names_path, &opts.progress) {
             Ok(counts) => counts,
             Err(e) => {
                 if downloaded_here {
@@ -410,7 +410,7 @@ fn extract_into_place(
     lfw_dir: &Path,
     names: &std::collections::BTreeMap<String, u32>,
     names_path: &Path,
-    progress: Progress,
+    progress: &Progress,
 ) -> Result<(usize, usize), DownloadError> {
     let tmp = lfw_dir.join(format!(".extract-tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);

@@ -34,7 +34,7 @@ impl TrainData {
         run_dir: &Path,
         bb_cfg: &arcface_backbone::Config,
         device: &Device,
-        is_tty: bool,
+        progress: &Progress,
         log: &mut RunLog,
     ) -> anyhow::Result<Self> {
         let preprocess = preprocess(config, bb_cfg);
@@ -54,11 +54,6 @@ impl TrainData {
             device
         ));
         let cache_dir = config.data.cache_dir();
-        let progress = if is_tty {
-            Progress::Auto
-        } else {
-            Progress::Silent
-        };
         let loader = training_loader(
             config,
             &train_set,
@@ -75,7 +70,7 @@ impl TrainData {
             );
         }
         let validator = match (&test_set, config.train.validate) {
-            (Some(pairs), true) => Some(Validator::new(pairs, &preprocess, &cache_dir, progress)?),
+            (Some(pairs), true) => Some(Validator::new(pairs, &preprocess, &cache_dir, progress.clone())?),
             _ => None,
         };
         Ok(Self {

@@ -12,8 +12,8 @@ use super::TrainSummary;
 impl Trainer<'_> {
     /// Writes the final outputs and returns the summary.
     pub(super) fn finish(mut self, data: &TrainData) -> anyhow::Result<TrainSummary> {
-        if let Some(pb) = &self.bar {
-            pb.finish_and_clear();
+        if let Some(steps) = &self.steps {
+            steps.finish();
         }
         if !self.progress.interrupted {
             self.final_checkpoint()?;

@@ -14,7 +14,6 @@
 //! the loop needs, `trainer` holds the loop's state, `epoch` and `step` run it, `finish`
 //! writes the final outputs.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -55,6 +54,10 @@ pub struct RunOptions {
     pub device: candle::Device,
     /// The kernels the backbone runs on (`Default` for the library's own choice).
     pub kernels: arcface_backbone::KernelOptions,
+    /// Where the image-cache builds and the steps report progress. A sink gets the step
+    /// position with a loss/accuracy/lr/throughput status, and train lines then go to
+    /// `train.log` only (the sink owns the terminal); otherwise they are also echoed to stderr.
+    pub progress: arcface_data::Progress,
 }
 
 /// What a finished (or interrupted) run reports.
@@ -100,15 +103,15 @@ pub fn train_with_stop(
     std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let (ckpt, resume_from) = resume::open_checkpoints(config, run_dir, options.resume)?;
     let device = options.device.clone();
-    let is_tty = std::io::stderr().is_terminal();
-    let mut log = RunLog::open(run_dir, resume_from.as_ref().map(|(m, _)| m.step), !is_tty)?;
+    let echo = !options.progress.is_sink();
+    let mut log = RunLog::open(run_dir, resume_from.as_ref().map(|(m, _)| m.step), echo)?;
     checkpoint::write_atomic(
         &arcface_eval::RunDir::new(run_dir).config_path(),
         config.to_toml().as_bytes(),
     )?;
 
     let bb_cfg = config.backbone_config().map_err(anyhow::Error::msg)?;
-    let data = TrainData::prepare(config, run_dir, &bb_cfg, &device, is_tty, &mut log)?;
+    let data = TrainData::prepare(config, run_dir, &bb_cfg, &device, &options.progress, &mut log)?;
     let nets = Nets::init(config, &bb_cfg, &options.kernels, data.train_set.num_classes(), &device)?;
     let trainable = nets.trainable();
     let clipped = trainable.iter().map(|(_, v)| v.clone()).collect();
@@ -138,7 +141,7 @@ pub fn train_with_stop(
         precision,
         started: Instant::now(),
         prior_elapsed: start.elapsed_s,
-        bar: trainer::progress_bar(is_tty, plan.total_steps, start.step),
+        steps: trainer::step_progress(&options.progress, plan.total_steps, start.step),
         plan,
         progress: Progress::from(&start),
         window: step::Window::new(),

@@ -57,8 +57,8 @@ impl Trainer<'_> {
         w.images += batch.indices.len() as u64;
         w.steps += 1;
         let step = self.progress.step;
-        if let Some(pb) = &self.bar {
-            pb.set_position(step);
+        if let Some(steps) = &self.steps {
+            steps.set(step);
         }
         if self.log_due() {
             self.log_window(epoch, lr)?;
@@ -74,10 +74,10 @@ impl Trainer<'_> {
         step % self.config.train.log_every == 0 || step == self.plan.total_steps
     }
 
-    /// Abandons the progress bar and logs the error of a non-finite loss.
+    /// Abandons the step progress and logs the error of a non-finite loss.
     fn non_finite(&mut self, epoch: usize, loss: f32) -> anyhow::Error {
-        if let Some(pb) = &self.bar {
-            pb.abandon();
+        if let Some(steps) = &self.steps {
+            steps.abandon();
         }
         let err = TrainError::NonFiniteLoss {
             step: self.progress.step + 1,
@@ -88,7 +88,7 @@ impl Trainer<'_> {
         err.into()
     }
 
-    /// Writes the window's train line (metrics, log, progress bar) and starts a new window.
+    /// Writes the window's train line (metrics, log, step progress) and starts a new window.
     fn log_window(&mut self, epoch: usize, lr: f64) -> anyhow::Result<()> {
         let w = &self.window;
         let secs = w.start.elapsed().as_secs_f64().max(1e-9);
@@ -109,9 +109,9 @@ impl Trainer<'_> {
         let msg = format!(
             "step {step}/{total_steps} epoch {epoch} loss {loss:.4} acc {accuracy:.3} lr {lr:.5} {images_per_sec:.1} img/s"
         );
-        match &self.bar {
-            Some(pb) => {
-                pb.set_message(format!(
+        match &self.steps {
+            Some(steps) => {
+                steps.message(&format!(
                     "loss {loss:.3} acc {accuracy:.3} lr {lr:.4} {images_per_sec:.0} img/s"
                 ));
                 self.log.info_file_only(&msg);

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use arcface_data::Task;
 use candle::{Device, Var};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::model::Nets;
 use super::resume::Start;
@@ -99,7 +99,8 @@ pub(super) struct Trainer<'a> {
     pub(super) started: Instant,
     /// Training time before a resume, seconds.
     pub(super) prior_elapsed: f64,
-    pub(super) bar: Option<ProgressBar>,
+    /// The step position shown by a progress sink (none without one: train lines say it).
+    pub(super) steps: Option<arcface_data::Reporter>,
     pub(super) plan: Plan,
     pub(super) progress: Progress,
     /// The current logging window.
@@ -144,17 +145,14 @@ impl Trainer<'_> {
     }
 }
 
-/// The terminal's progress bar over all steps, starting at `step` (none off a terminal).
-pub(super) fn progress_bar(is_tty: bool, total_steps: u64, step: u64) -> Option<ProgressBar> {
-    is_tty.then(|| {
-        let pb = ProgressBar::new(total_steps);
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}<{eta_precise}] {bar:30} {pos}/{len} {msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        pb.set_position(step);
-        pb
-    })
+/// Step progress over all steps, starting at `step`, when a sink shows it. Plain lines of
+/// their own would repeat the train lines, so `Lines` and `Silent` get none.
+pub(super) fn step_progress(
+    progress: &arcface_data::Progress,
+    total_steps: u64,
+    step: u64,
+) -> Option<arcface_data::Reporter> {
+    progress
+        .is_sink()
+        .then(|| progress.start(Task::items("training", total_steps).starting_at(step)))
 }
