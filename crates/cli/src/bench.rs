@@ -24,7 +24,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "f32", value_delimiter = ',')]
     pub precision: Vec<Precision>,
     /// Batch size (default: 128 on CUDA, 32 on CPU).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::positive)]
     pub batch_size: Option<usize>,
     /// Backbone width override (64 is the standard model).
     #[arg(long)]
@@ -39,7 +39,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
     /// Timed steps.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = crate::positive)]
     pub steps: usize,
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]

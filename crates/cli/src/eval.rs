@@ -40,7 +40,7 @@ pub struct EvalArgs {
     #[arg(long)]
     pub no_flip: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::positive)]
     pub batch_size: usize,
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
@@ -145,7 +145,7 @@ pub struct EmbedArgs {
     #[arg(long)]
     pub normalize: bool,
     /// Images per forward pass.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = crate::positive)]
     pub batch_size: usize,
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]

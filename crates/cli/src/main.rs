@@ -104,6 +104,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// A count that must be at least 1 (batch sizes, steps): zero is refused by the parser rather
+/// than silently replaced.
+fn positive(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Runs one command.
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {

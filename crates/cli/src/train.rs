@@ -151,6 +151,10 @@ pub fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) -> anyhow::Result<(
     Ok(())
 }
 
+/// Exit code of a run stopped by SIGINT/SIGTERM after writing its checkpoint (128 + SIGINT, as
+/// shells report an interrupted command).
+pub const INTERRUPTED: u8 = 130;
+
 /// `*slot = value` when the flag was given.
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
@@ -196,8 +200,10 @@ pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
         summary.best_val.map(|v| format!("{:.2}%", v * 100.0)).unwrap_or_else(|| "n/a".into()),
     );
     println!("run folder: {}", summary.run_dir.display());
-    if !summary.interrupted {
-        crate::compose::final_eval(&summary.run_dir, &cfg, &device, &kernels)?;
+    if summary.interrupted {
+        // A stopped run is not a finished one: `train && eval` must not carry on.
+        return Ok(ExitCode::from(INTERRUPTED));
     }
+    crate::compose::final_eval(&summary.run_dir, &cfg, &device, &kernels)?;
     Ok(ExitCode::SUCCESS)
 }

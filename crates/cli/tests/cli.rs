@@ -114,3 +114,57 @@ fn train_rejects_names_no_type_knows_before_any_work() {
     assert!(err.contains("fold 10"), "{err}");
     assert!(!here.path().join("run").exists(), "nothing written before the config is valid");
 }
+
+#[test]
+fn an_interrupted_train_exits_130_so_train_and_eval_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lfw = workspace().join("crates/data/tests/fixtures/lfw-mini");
+    let config = tmp.path().join("long.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "name = \"long\"\n[data]\nlfw_dir = \"{}\"\ncache_dir = \"{}\"\n\
+             [model]\nbackbone = \"r18\"\nwidth = 8\ninput_size = 32\nnum_features = 16\n\
+             [schedule]\nlr = 0.01\n[train]\nepochs = 100000\nbatch_size = 2\nlog_every = 1\n\
+             validate = false\neval_at_end = false\n",
+            lfw.display(),
+            tmp.path().join("cache").display()
+        ),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let mut child = arcface()
+        .args(["train", "--config"])
+        .arg(&config)
+        .arg("--out")
+        .arg(&run)
+        .args(["--device", "cpu"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Stop it once it is training (its log has a step line), as Ctrl-C or a scheduler would.
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(run.join("train.log")).is_ok_and(|t| t.contains("step ")) {
+        assert!(started.elapsed().as_secs() < 120, "training never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(run.join("checkpoints").read_dir().unwrap().next().is_some(), "a checkpoint was written");
+}
+
+#[test]
+fn zero_counts_and_a_foldless_view2_are_refused_with_the_fix() {
+    for args in [&["bench", "--steps", "0"][..], &["eval", "--scores", "x.tsv", "--batch-size", "0"], &["embed", "--batch-size", "0"]] {
+        let out = arcface().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("must be at least 1"), "{args:?}: {err}");
+    }
+    let out = arcface().args(["eval", "--weights", "w.safetensors", "--backbone", "r18", "--protocol", "view2"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("view2:<fold>") && err.contains("pairs"), "{err}");
+}

@@ -68,7 +68,11 @@ impl Protocol {
             ("view2", Some(fold)) => {
                 Err(DataError::Config(format!("view2 fold {fold} is out of range (0..{VIEW2_FOLDS})")))
             }
-            ("view2", None) => Err(DataError::Config("protocol view2 needs a fold (0..10)".into())),
+            ("view2", None) => Err(DataError::Config(
+                "protocol view2 needs a held-out fold: write view2:<fold> (fold 0..10), or use `pairs` \
+                 for all 6000 pairs of pairs.txt with 10-fold thresholds"
+                    .into(),
+            )),
             _ => Err(DataError::Config(format!("unknown protocol {name:?} (expected dev, view2 or pairs)"))),
         }
     }

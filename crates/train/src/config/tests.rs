@@ -72,6 +72,9 @@ fn invalid_value_names_file_and_line() {
     // A margin out of the loss crate's range: the line of `margin`.
     let err = parse(&GOOD.replace(r#"{ kind = "arcface" }"#, r#"{ kind = "arcface", m = 4.0 }"#)).unwrap_err();
     assert!(err.starts_with("x.toml:10: invalid `loss.margin`"), "{err}");
+    // Zero epochs is named as such, not as a warm-up longer than the run.
+    let err = parse(&GOOD.replace("epochs = 2", "epochs = 0")).unwrap_err();
+    assert!(err.starts_with("x.toml:14: invalid `train.epochs`"), "{err}");
     let err = parse(&GOOD.replace(r#"protocol = "dev""#, r#"protocol = "pairs""#)).unwrap_err();
     assert!(err.starts_with("x.toml:4: invalid `data.protocol`"), "{err}");
 }

@@ -18,7 +18,9 @@ impl TrainConfig {
         self.validate_with(None, Path::new("<config>"))
     }
 
-    /// Validates the sections in file order; `text` (the TOML source) gives error lines.
+    /// Validates the sections in file order, except that the loop comes before the schedule,
+    /// whose warm-up is checked against the number of epochs; `text` (the TOML source) gives
+    /// error lines.
     pub(super) fn validate_with(&self, text: Option<&str>, origin: &Path) -> Result<()> {
         let at = Site { text, origin };
         check_name(&self.name, &at)?;
@@ -26,8 +28,8 @@ impl TrainConfig {
         self.check_model(&at)?;
         self.check_loss(&at)?;
         self.optim.validate().or_else(|(key, msg)| at.fail("optim", key, msg))?;
-        self.check_schedule(&at)?;
-        self.check_loop(&at)
+        self.check_loop(&at)?;
+        self.check_schedule(&at)
     }
 
     /// `[data]`: a training protocol or a folder, and the image filters.
