@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use arcface_report::plots::{draw_legend, palette, render, Plot, PlotTarget};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -12,6 +11,7 @@ use plotters::prelude::*;
 use super::angles::{ClassAngles, PairAngles};
 use super::toy::Toy;
 use super::RunRow;
+use crate::error::{Result, StudyError};
 
 const FONT: &str = "sans-serif";
 
@@ -30,7 +30,7 @@ struct HistPanels<'a> {
 }
 
 impl Plot for HistPanels<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         let root = root.titled(&self.title, (FONT, 22)).map_err(err)?;
         let areas = root.split_evenly((1, self.panels.len().max(1)));
@@ -90,7 +90,7 @@ struct CirclePanels<'a> {
 }
 
 impl Plot for CirclePanels<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(err)?;
         let root = root.titled(&self.title, (FONT, 22)).map_err(err)?;
         let areas = root.split_evenly((1, self.panels.len().max(1)));
@@ -147,7 +147,7 @@ fn median(v: &[f64]) -> f64 {
 }
 
 /// Renders a plot as PNG and SVG files and returns the SVG text for inlining.
-fn save<P: Plot>(plot: &P, size: (u32, u32), dir: &Path, stem: &str) -> anyhow::Result<String> {
+fn save<P: Plot>(plot: &P, size: (u32, u32), dir: &Path, stem: &str) -> Result<String> {
     render(plot, size, PlotTarget::File(&dir.join(format!("{stem}.png"))))?;
     render(plot, size, PlotTarget::File(&dir.join(format!("{stem}.svg"))))?;
     let mut svg = String::new();
@@ -164,9 +164,9 @@ pub fn write_study(
     class_angles: &[(String, ClassAngles)],
     pair_angles: &[(String, PairAngles)],
     toy: &[(String, Toy)],
-) -> anyhow::Result<PathBuf> {
+) -> Result<PathBuf> {
     let fig_dir = out.join("figures");
-    std::fs::create_dir_all(&fig_dir).with_context(|| format!("creating {}", fig_dir.display()))?;
+    std::fs::create_dir_all(&fig_dir).map_err(|e| StudyError::io(&fig_dir, e))?;
     let mut svgs: Vec<(&str, String)> = Vec::new();
 
     let class_plot = HistPanels {
@@ -274,7 +274,7 @@ pub fn write_study(
     writeln!(md, "Runs: {}", all_runs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))?;
     writeln!(md, "\nAccuracy table across runs, ROC overlay and training curves: `report/report.html`.")?;
     let md_path = out.join("study.md");
-    std::fs::write(&md_path, &md).with_context(|| format!("writing {}", md_path.display()))?;
+    std::fs::write(&md_path, &md).map_err(|e| StudyError::io(&md_path, e))?;
 
     let mut html = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Softmax vs ArcFace</title>\
@@ -288,7 +288,7 @@ pub fn write_study(
     }
     html.push_str("<p>Accuracy across runs, ROC overlay and training curves: <a href=\"report/report.html\">report/report.html</a></p></body></html>");
     let html_path = out.join("study.html");
-    std::fs::write(&html_path, html).with_context(|| format!("writing {}", html_path.display()))?;
+    std::fs::write(&html_path, html).map_err(|e| StudyError::io(&html_path, e))?;
     Ok(html_path)
 }
 

@@ -16,13 +16,14 @@
 #![warn(missing_docs)]
 
 pub mod angles;
+mod error;
 mod figures;
 pub mod toy;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
 use arcface_backbone::KernelOptions;
+pub use error::{Result, StudyError};
 use arcface_data::lfw::VIEW2_FOLDS;
 use arcface_data::{Progress, Protocol};
 use arcface_eval::{eval_run, EvalOptions, EvalReport, ModelSource, PairSource, RunDir};
@@ -76,8 +77,8 @@ pub struct StudyPages {
 }
 
 /// Trains, evaluates and draws everything `opts` asks for, reusing finished runs.
-pub fn run_study(opts: &StudyOptions) -> anyhow::Result<StudyPages> {
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+pub fn run_study(opts: &StudyOptions) -> Result<StudyPages> {
+    std::fs::create_dir_all(&opts.out).map_err(|e| StudyError::io(&opts.out, e))?;
     let mut protocols = vec![Protocol::Dev];
     if opts.view2 {
         protocols.extend((0..VIEW2_FOLDS).map(|fold| Protocol::View2 { fold }));
@@ -128,7 +129,7 @@ pub fn run_study(opts: &StudyOptions) -> anyhow::Result<StudyPages> {
 }
 
 /// Trains unless the run already finished; resumes it when it has checkpoints.
-fn train_once(cfg: &TrainConfig, dir: &Path, opts: &StudyOptions) -> anyhow::Result<()> {
+fn train_once(cfg: &TrainConfig, dir: &Path, opts: &StudyOptions) -> Result<()> {
     let run = RunDir::new(dir);
     if run.final_weights_path().is_file() {
         eprintln!("== study: {} already trained, reusing {}", cfg.name, dir.display());
@@ -146,13 +147,16 @@ fn train_once(cfg: &TrainConfig, dir: &Path, opts: &StudyOptions) -> anyhow::Res
     };
     let summary = train(cfg, &run_options)?;
     if summary.interrupted {
-        bail!("training of {} was interrupted; run the study again to resume it", cfg.name);
+        return Err(StudyError::Invalid(format!(
+            "training of {} was interrupted; run the study again to resume it",
+            cfg.name
+        )));
     }
     Ok(())
 }
 
 /// Evaluates a run on its protocol's test pairs (with its plots) unless that was done.
-fn evaluate_once(cfg: &TrainConfig, dir: &Path, opts: &StudyOptions) -> anyhow::Result<()> {
+fn evaluate_once(cfg: &TrainConfig, dir: &Path, opts: &StudyOptions) -> Result<()> {
     let run = RunDir::new(dir);
     if run.eval_summary_path().is_file() && run.eval_dir().join("scores.tsv").is_file() {
         return Ok(());
@@ -184,7 +188,7 @@ pub struct RunRow {
     pub eval: EvalReport,
 }
 
-fn dev_runs_summary(runs: &[(&str, TrainConfig, PathBuf)]) -> anyhow::Result<Vec<RunRow>> {
+fn dev_runs_summary(runs: &[(&str, TrainConfig, PathBuf)]) -> Result<Vec<RunRow>> {
     runs.iter()
         .map(|(loss, _, dir)| {
             let eval = RunDir::new(dir).eval_summary()?;

@@ -15,7 +15,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context};
 use arcface_eval::embed::ImageSource;
 use arcface_eval::{embed_images, l2_normalize, load_model_with, EmbedConfig, ModelSource};
 use arcface_loss::init::seeded_normal;
@@ -25,6 +24,7 @@ use arcface_train::{clip_grad_norm, Optimizer, TrainConfig};
 use candle::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
+use crate::error::{Result, StudyError};
 use crate::{StudyOptions, TOP8};
 
 /// Hidden width of the 2-D projection.
@@ -47,18 +47,18 @@ pub struct Toy {
 }
 
 /// The images of the 8 people (sorted), their labels and names.
-fn top8_images(cfg: &TrainConfig) -> anyhow::Result<(Vec<PathBuf>, Vec<u32>, Vec<String>)> {
+fn top8_images(cfg: &TrainConfig) -> Result<(Vec<PathBuf>, Vec<u32>, Vec<String>)> {
     let images = cfg.data.lfw_dir().join(arcface_data::lfw::IMAGES_DIR);
     let (mut paths, mut labels, mut names) = (Vec::new(), Vec::new(), Vec::new());
     for (label, name) in TOP8.iter().enumerate() {
         let dir = images.join(name);
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .with_context(|| format!("{} is missing: download LFW first", dir.display()))?
+            .map_err(|e| StudyError::io(&dir, e))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg")))
             .collect();
         if files.is_empty() {
-            return Err(anyhow!("{} holds no .jpg image", dir.display()));
+            return Err(StudyError::Invalid(format!("{} holds no .jpg image", dir.display())));
         }
         files.sort();
         labels.extend(std::iter::repeat_n(label as u32, files.len()));
@@ -69,16 +69,16 @@ fn top8_images(cfg: &TrainConfig) -> anyhow::Result<(Vec<PathBuf>, Vec<u32>, Vec
 }
 
 /// A seeded `rows x cols` weight (He-normal) as a trainable variable.
-fn weight(varmap: &VarMap, name: &str, rows: usize, cols: usize, seed: u64) -> anyhow::Result<Var> {
+fn weight(varmap: &VarMap, name: &str, rows: usize, cols: usize, seed: u64) -> Result<Var> {
     let std = (2.0 / rows as f64).sqrt();
     let init = seeded_normal((rows, cols), 0.0, std, seed, DType::F32, &Device::Cpu)?;
     let var = Var::from_tensor(&init)?;
-    varmap.data().lock().map_err(|_| anyhow!("variable map poisoned"))?.insert(name.into(), var.clone());
+    varmap.data().lock().map_err(|_| StudyError::Invalid("variable map poisoned".into()))?.insert(name.into(), var.clone());
     Ok(var)
 }
 
 /// Learns the 2-D picture for the loss of `cfg` on top of the run `dir`'s frozen backbone.
-pub fn toy_2d(cfg: &TrainConfig, dir: &Path, steps: usize, opts: &StudyOptions) -> anyhow::Result<Toy> {
+pub fn toy_2d(cfg: &TrainConfig, dir: &Path, steps: usize, opts: &StudyOptions) -> Result<Toy> {
     let device = &opts.device;
     let (paths, labels, names) = top8_images(cfg)?;
     let model = load_model_with(&ModelSource::Run(dir.to_path_buf()), &opts.device, &opts.kernels)?;
@@ -94,7 +94,7 @@ pub fn toy_2d(cfg: &TrainConfig, dir: &Path, steps: usize, opts: &StudyOptions) 
 /// Trains the d -> 64 -> 2 projection and a margin head with `cfg`'s loss on `feats` (N x d,
 /// CPU f32) for `steps` full-batch steps; returns the unit 2-d points and center directions
 /// (class names left empty).
-fn fit_2d(cfg: &TrainConfig, feats: &Tensor, labels: &[u32], steps: usize) -> anyhow::Result<Toy> {
+fn fit_2d(cfg: &TrainConfig, feats: &Tensor, labels: &[u32], steps: usize) -> Result<Toy> {
     let d = feats.dim(1)?;
     let num_classes = labels.iter().max().map_or(0, |&m| m as usize + 1);
     let labels_t = Tensor::new(labels, &Device::Cpu)?;
@@ -105,7 +105,7 @@ fn fit_2d(cfg: &TrainConfig, feats: &Tensor, labels: &[u32], steps: usize) -> an
     let head_cfg = head_config(cfg, num_classes, 2);
     let head = MarginHead::init_varmap(&head_cfg, &varmap, "head", DType::F32, &Device::Cpu, cfg.seed + 2)?;
     let params: Vec<(String, Var)> =
-        varmap.data().lock().map_err(|_| anyhow!("variable map poisoned"))?.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        varmap.data().lock().map_err(|_| StudyError::Invalid("variable map poisoned".into()))?.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     let base_lr = cfg.schedule.lr;
     let mut opt = Optimizer::new(cfg.optim.clone(), params.clone(), base_lr);
     let vars: Vec<Var> = params.iter().map(|(_, v)| v.clone()).collect();
@@ -116,7 +116,7 @@ fn fit_2d(cfg: &TrainConfig, feats: &Tensor, labels: &[u32], steps: usize) -> an
         let out = head.forward(&embed2(feats)?, &labels_t)?;
         loss = out.loss.to_scalar::<f32>()? as f64;
         if !loss.is_finite() {
-            return Err(anyhow!("2-D toy ({}): non-finite loss at step {step}", head_cfg.margin.name()));
+            return Err(StudyError::Invalid(format!("2-D toy ({}): non-finite loss at step {step}", head_cfg.margin.name())));
         }
         accuracy = out.correct.to_dtype(DType::F64)?.to_scalar::<f64>()? / labels.len() as f64;
         let mut grads = out.loss.backward()?;
@@ -124,7 +124,7 @@ fn fit_2d(cfg: &TrainConfig, feats: &Tensor, labels: &[u32], steps: usize) -> an
         opt.set_lr(base_lr * 0.5 * (1.0 + (std::f64::consts::PI * step as f64 / steps as f64).cos()));
         opt.step(&grads)?;
     }
-    let to_pairs = |t: &Tensor| -> anyhow::Result<Vec<[f64; 2]>> {
+    let to_pairs = |t: &Tensor| -> Result<Vec<[f64; 2]>> {
         Ok(t.to_vec2::<f32>()?.into_iter().map(|r| [r[0] as f64, r[1] as f64]).collect())
     };
     Ok(Toy {
@@ -156,7 +156,7 @@ mod tests {
             cfg.loss.margin = arcface_loss::Margin::Softmax;
         }
         let (feats, labels) = clusters()?;
-        fit_2d(&cfg, &feats, &labels, 300)
+        Ok(fit_2d(&cfg, &feats, &labels, 300)?)
     }
 
     #[test]

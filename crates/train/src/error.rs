@@ -1,7 +1,7 @@
 //! Errors of the training library.
 //!
-//! Library code returns [`TrainError`]; the run driver (`run.rs`) wraps everything in
-//! `anyhow` with context, as the house style asks of entry points.
+//! Every function of the crate, the run driver included, returns [`TrainError`]; the errors of
+//! the crates it builds on pass through typed (`#[from]`), and each names the file it concerns.
 
 use std::path::PathBuf;
 
@@ -81,6 +81,16 @@ pub enum TrainError {
     /// A run-folder file (model.json, metrics.jsonl) could not be written or read.
     #[error(transparent)]
     RunDir(#[from] arcface_eval::Error),
+    /// The data could not be read (LFW, protocol files, images, the cache).
+    #[error(transparent)]
+    Data(#[from] arcface_data::DataError),
+    /// The backbone's weights could not be written or read.
+    #[error(transparent)]
+    Backbone(#[from] arcface_backbone::Error),
+    /// The run cannot start as asked: too few identities or images for a batch, `--resume`
+    /// without a checkpoint, or a fresh run over existing checkpoints.
+    #[error("{0}")]
+    Setup(String),
 }
 
 /// Result alias of this crate.

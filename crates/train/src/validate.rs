@@ -13,6 +13,7 @@ use arcface_eval::embed::{embed_tensor, EmbedConfig};
 use arcface_eval::{evaluate_scores, pair_folds, score_pairs, Metrics, MetricsOptions};
 use candle::{Device, Tensor};
 use candle_nn::ModuleT;
+use crate::error::Result;
 
 /// Test pairs with their preprocessed images.
 pub struct Validator {
@@ -28,7 +29,7 @@ impl Validator {
         preprocess: &Preprocess,
         cache_dir: &Path,
         progress: Progress,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
         let cache = ImageCache::build_or_open(&pairs.images, preprocess, cache_dir, progress)?;
         Ok(Self {
             pairs: pairs.clone(),
@@ -43,7 +44,7 @@ impl Validator {
         model: &M,
         device: &Device,
         batch_size: usize,
-    ) -> anyhow::Result<Metrics> {
+    ) -> Result<Metrics> {
         let n = self.cache.len();
         let cfg = EmbedConfig {
             batch_size,

@@ -77,8 +77,8 @@ fn non_finite_loss_names_the_step_and_keeps_the_last_checkpoint() {
     let mut cfg = common::tiny(&tmp.path().join("cache"), "checkpoint_every = 1", 1e30);
     cfg.train.epochs = 20;
     let err = train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap_err();
-    let Some(TrainError::NonFiniteLoss { step, .. }) = err.downcast_ref::<TrainError>() else {
-        panic!("expected a non-finite loss error, got {err:#}");
+    let TrainError::NonFiniteLoss { step, .. } = err else {
+        panic!("expected a non-finite loss error, got {err}");
     };
     assert!(
         err.to_string().contains(&format!("at step {step}")),

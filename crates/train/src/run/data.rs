@@ -5,7 +5,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context};
 use arcface_data::{
     ImageCache, Lfw, Loader, LoaderConfig, PairSet, Preprocess, Progress, TrainSet,
 };
@@ -14,6 +13,7 @@ use candle::Device;
 use crate::config::{DataSource, TrainConfig};
 use crate::metrics::RunLog;
 use crate::validate::Validator;
+use crate::error::{Result, TrainError};
 
 /// Everything the loop reads data from.
 pub(super) struct TrainData {
@@ -36,14 +36,14 @@ impl TrainData {
         device: &Device,
         progress: &Progress,
         log: &mut RunLog,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
         let preprocess = preprocess(config, bb_cfg);
         let (train_set, test_set) = load_split(config)?;
         if train_set.num_classes() < 2 {
-            bail!(
+            return Err(TrainError::Setup(format!(
                 "training set has {} identities; need at least 2",
                 train_set.num_classes()
-            );
+            )));
         }
         arcface_eval::RunDir::new(run_dir).write_model_info(&model_info(config, bb_cfg, &preprocess))?;
         log.info(&format!(
@@ -63,11 +63,11 @@ impl TrainData {
         )?;
         let steps_per_epoch = loader.batches_per_epoch();
         if steps_per_epoch == 0 {
-            bail!(
+            return Err(TrainError::Setup(format!(
                 "{} training images is less than one batch of {}",
                 train_set.len(),
                 config.train.batch_size
-            );
+            )));
         }
         let validator = match (&test_set, config.train.validate) {
             (Some(pairs), true) => Some(Validator::new(pairs, &preprocess, &cache_dir, progress.clone())?),
@@ -83,17 +83,17 @@ impl TrainData {
 }
 
 /// The training identities and, for LFW protocols, the test pairs.
-pub fn load_split(config: &TrainConfig) -> anyhow::Result<(TrainSet, Option<PairSet>)> {
+pub fn load_split(config: &TrainConfig) -> Result<(TrainSet, Option<PairSet>)> {
     let d = &config.data;
     if d.source == DataSource::Folder {
         let root = d.folder.clone().unwrap_or_default();
         let set = arcface_data::scan_folder(&root)
-            .with_context(|| format!("scanning {}", root.display()))?;
+            ?;
         return Ok((set.filter_min_images(d.min_images), None));
     }
     let lfw_dir = d.lfw_dir();
     let lfw =
-        Lfw::open(&lfw_dir).with_context(|| format!("opening LFW at {}", lfw_dir.display()))?;
+        Lfw::open(&lfw_dir)?;
     let split = lfw.split(&d.protocol)?;
     Ok((
         split.train.filter_min_images(d.min_images),
@@ -125,9 +125,9 @@ fn training_loader(
     preprocess: &Preprocess,
     cache_dir: &Path,
     progress: Progress,
-) -> anyhow::Result<Loader> {
+) -> Result<Loader> {
     let cache = ImageCache::build_or_open(&train_set.paths, preprocess, cache_dir, progress)
-        .context("building the training image cache")?;
+        ?;
     let loader = Loader::new(
         Arc::new(cache),
         train_set.labels.clone(),

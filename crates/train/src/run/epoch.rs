@@ -4,7 +4,6 @@
 
 use std::ops::ControlFlow;
 
-use anyhow::Context;
 use arcface_data::Loader;
 
 use super::data::TrainData;
@@ -14,6 +13,7 @@ use super::trainer::Trainer;
 use crate::metrics::MetricRecord;
 use crate::signals::StopFlag;
 use crate::validate::Validator;
+use crate::error::Result;
 
 impl Trainer<'_> {
     /// Runs the epochs from `start` until the last one, the step budget or a stop request.
@@ -22,7 +22,7 @@ impl Trainer<'_> {
         data: &TrainData,
         start: &Start,
         stop: &StopFlag,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         for epoch in start.epoch..self.config.train.epochs {
             let skip = if epoch == start.epoch { start.skip } else { 0 };
             let flow = self.run_batches(&data.loader, epoch, skip, stop)?;
@@ -49,7 +49,7 @@ impl Trainer<'_> {
         epoch: usize,
         skip: usize,
         stop: &StopFlag,
-    ) -> anyhow::Result<ControlFlow<()>> {
+    ) -> Result<ControlFlow<()>> {
         for (i, batch) in loader.epoch(epoch, skip).enumerate() {
             let b = i + skip;
             if stop.is_set() {
@@ -59,7 +59,7 @@ impl Trainer<'_> {
             if self.progress.step >= self.plan.total_steps {
                 return Ok(ControlFlow::Break(()));
             }
-            let batch = batch.context("loading a batch")?;
+            let batch = batch?;
             self.train_step(&batch, epoch)?;
             if self.checkpoint_due() {
                 self.save_checkpoint(epoch, b + 1)?;
@@ -75,7 +75,7 @@ impl Trainer<'_> {
     }
 
     /// Checkpoints at batch `batch` of `epoch` and marks the run interrupted.
-    fn stop_at(&mut self, epoch: usize, batch: usize) -> anyhow::Result<()> {
+    fn stop_at(&mut self, epoch: usize, batch: usize) -> Result<()> {
         self.save_checkpoint(epoch, batch)?;
         self.log.info(&format!(
             "stop requested: checkpoint written at step {}",
@@ -90,7 +90,7 @@ impl Trainer<'_> {
         &mut self,
         epoch: usize,
         validator: Option<&Validator>,
-    ) -> anyhow::Result<()> {
+    ) -> Result<()> {
         let Some(v) = validator.filter(|_| self.config.train.validate) else {
             return Ok(());
         };

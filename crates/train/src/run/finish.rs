@@ -8,10 +8,11 @@ use super::data::TrainData;
 use super::model::save_backbone;
 use super::trainer::Trainer;
 use super::TrainSummary;
+use crate::error::Result;
 
 impl Trainer<'_> {
     /// Writes the final outputs and returns the summary.
-    pub(super) fn finish(mut self, data: &TrainData) -> anyhow::Result<TrainSummary> {
+    pub(super) fn finish(mut self, data: &TrainData) -> Result<TrainSummary> {
         if let Some(steps) = &self.steps {
             steps.finish();
         }
@@ -42,7 +43,7 @@ impl Trainer<'_> {
     }
 
     /// A max_steps stop inside an epoch still leaves a checkpoint at the very end.
-    fn final_checkpoint(&self) -> anyhow::Result<()> {
+    fn final_checkpoint(&self) -> Result<()> {
         let step = self.progress.step;
         if self.ckpt.latest()?.map(|(m, _)| m.step) != Some(step) {
             let spe = self.plan.steps_per_epoch as u64;

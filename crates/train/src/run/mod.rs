@@ -17,7 +17,6 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::checkpoint;
@@ -42,6 +41,7 @@ pub use resume::config_hash;
 use data::TrainData;
 use model::Nets;
 use trainer::{Plan, Progress, Trainer};
+use crate::error::{Result, TrainError};
 
 /// How and where to run a configuration.
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ pub struct TrainSummary {
 }
 
 /// Trains `config` into `options.out`, stopping cleanly on SIGINT/SIGTERM.
-pub fn train(config: &TrainConfig, options: &RunOptions) -> anyhow::Result<TrainSummary> {
+pub fn train(config: &TrainConfig, options: &RunOptions) -> Result<TrainSummary> {
     let stop = StopFlag::new();
     stop.install()?;
     train_with_stop(config, options, &stop)
@@ -97,10 +97,10 @@ pub fn train_with_stop(
     config: &TrainConfig,
     options: &RunOptions,
     stop: &StopFlag,
-) -> anyhow::Result<TrainSummary> {
+) -> Result<TrainSummary> {
     config.validate()?;
     let run_dir = &options.out;
-    std::fs::create_dir_all(run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
     let (ckpt, resume_from) = resume::open_checkpoints(config, run_dir, options.resume)?;
     let device = options.device.clone();
     let echo = !options.progress.is_sink();
@@ -110,7 +110,12 @@ pub fn train_with_stop(
         config.to_toml().as_bytes(),
     )?;
 
-    let bb_cfg = config.backbone_config().map_err(anyhow::Error::msg)?;
+    let bb_cfg = config.backbone_config().map_err(|msg| TrainError::ConfigInvalid {
+        path: "<config>".into(),
+        line: 0,
+        key: "model".into(),
+        msg,
+    })?;
     let data = TrainData::prepare(config, run_dir, &bb_cfg, &device, &options.progress, &mut log)?;
     let nets = Nets::init(config, &bb_cfg, &options.kernels, data.train_set.num_classes(), &device)?;
     let trainable = nets.trainable();

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use anyhow::Context;
 use arcface_backbone::init::ParamKind;
 use arcface_backbone::IResNet;
 use arcface_loss::{HeadConfig, MarginHead};
@@ -11,6 +10,7 @@ use candle::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
 
 use crate::config::TrainConfig;
+use crate::error::Result;
 
 /// The backbone and the head, with their variables sorted by name.
 pub(super) struct Nets {
@@ -34,7 +34,7 @@ impl Nets {
         kernels: &arcface_backbone::KernelOptions,
         num_classes: usize,
         device: &Device,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
         let bb_vm = VarMap::new();
         let model = arcface_backbone::init_varmap_with(bb_cfg, kernels, &bb_vm, device, config.seed)?;
         let head_cfg = head_config(config, num_classes, bb_cfg.num_features);
@@ -107,6 +107,6 @@ fn named_vars(vm: &VarMap) -> Vec<(String, Var)> {
 }
 
 /// Writes the backbone's weights to `path` (atomically: `save_weights` renames a temporary).
-pub(super) fn save_backbone(vm: &VarMap, path: &Path) -> anyhow::Result<()> {
-    arcface_backbone::save_weights(vm, path).with_context(|| format!("writing {}", path.display()))
+pub(super) fn save_backbone(vm: &VarMap, path: &Path) -> Result<()> {
+    Ok(arcface_backbone::save_weights(vm, path)?)
 }

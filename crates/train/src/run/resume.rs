@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
 use candle::Device;
 use sha2::{Digest, Sha256};
 
@@ -12,6 +11,7 @@ use crate::checkpoint::{self, CheckpointMeta, Checkpointer};
 use crate::config::TrainConfig;
 use crate::metrics::RunLog;
 use crate::optim::Optimizer;
+use crate::error::{Result, TrainError};
 
 /// Where the loop starts: zero for a fresh run, the checkpoint's position when resuming.
 pub(super) struct Start {
@@ -33,20 +33,20 @@ pub(super) fn open_checkpoints(
     config: &TrainConfig,
     run_dir: &Path,
     resume: bool,
-) -> anyhow::Result<(Checkpointer, Option<(CheckpointMeta, PathBuf)>)> {
+) -> Result<(Checkpointer, Option<(CheckpointMeta, PathBuf)>)> {
     let ckpt = Checkpointer::new(run_dir.join("checkpoints"), config.train.keep_checkpoints)?;
     let resume_from = if resume {
         let latest = ckpt.latest()?;
         if latest.is_none() {
-            bail!("--resume: no checkpoint in {}", ckpt.dir().display());
+            return Err(TrainError::Setup(format!("--resume: no checkpoint in {}", ckpt.dir().display())));
         }
         latest
     } else {
         if !ckpt.list()?.is_empty() {
-            bail!(
+            return Err(TrainError::Setup(format!(
                 "{} already holds checkpoints: pass --resume to continue it, or choose another run folder",
                 run_dir.display()
-            );
+            )));
         }
         None
     };
@@ -62,7 +62,7 @@ pub(super) fn restore(
     opt: &mut Optimizer,
     hash: &str,
     log: &mut RunLog,
-) -> anyhow::Result<Start> {
+) -> Result<Start> {
     let Some((meta, path)) = from else {
         return Ok(Start {
             step: 0,

@@ -8,8 +8,8 @@ use candle::DType;
 
 use super::trainer::Trainer;
 use crate::step::{self, Clip, StepNet};
-use crate::error::TrainError;
 use crate::metrics::MetricRecord;
+use crate::error::{Result, TrainError};
 
 /// Sums over the steps since the last train line.
 pub(super) struct Window {
@@ -35,7 +35,7 @@ impl Window {
 
 impl Trainer<'_> {
     /// Trains on `batch` (of `epoch`), then logs when a window is complete.
-    pub(super) fn train_step(&mut self, batch: &Batch, epoch: usize) -> anyhow::Result<()> {
+    pub(super) fn train_step(&mut self, batch: &Batch, epoch: usize) -> Result<()> {
         let lr = self.plan.schedule.lr(self.progress.step);
         self.opt.set_lr(lr);
         let x = batch.images.to_device(&self.device)?;
@@ -75,7 +75,7 @@ impl Trainer<'_> {
     }
 
     /// Abandons the step progress and logs the error of a non-finite loss.
-    fn non_finite(&mut self, epoch: usize, loss: f32) -> anyhow::Error {
+    fn non_finite(&mut self, epoch: usize, loss: f32) -> TrainError {
         if let Some(steps) = &self.steps {
             steps.abandon();
         }
@@ -85,11 +85,11 @@ impl Trainer<'_> {
             loss,
         };
         self.log.info(&err.to_string());
-        err.into()
+        err
     }
 
     /// Writes the window's train line (metrics, log, step progress) and starts a new window.
-    fn log_window(&mut self, epoch: usize, lr: f64) -> anyhow::Result<()> {
+    fn log_window(&mut self, epoch: usize, lr: f64) -> Result<()> {
         let w = &self.window;
         let secs = w.start.elapsed().as_secs_f64().max(1e-9);
         let loss = w.loss / w.steps as f64;

@@ -17,6 +17,7 @@ use crate::metrics::RunLog;
 use crate::optim::Optimizer;
 use crate::precision::PrecisionView;
 use crate::schedule::LrSchedule;
+use crate::error::Result;
 
 /// The step budget and the learning rate of each step.
 pub(super) struct Plan {
@@ -120,7 +121,7 @@ impl Trainer<'_> {
 
     /// Checkpoints the current step as positioned before batch `batch` of `epoch` (a batch
     /// past the epoch's end means the start of the next epoch).
-    pub(super) fn save_checkpoint(&self, epoch: usize, batch: usize) -> anyhow::Result<()> {
+    pub(super) fn save_checkpoint(&self, epoch: usize, batch: usize) -> Result<()> {
         let opt_state = self.opt.state_tensors();
         let elapsed_s = self.elapsed();
         let (epoch, batch) = if batch >= self.plan.steps_per_epoch {
