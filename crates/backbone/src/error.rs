@@ -44,6 +44,17 @@ pub enum Error {
         /// Keys present in both with different shapes.
         wrong_shape: Vec<ShapeMismatch>,
     },
+    /// A tensor of the file holds values no trained model has: an integer dtype, or NaN or
+    /// infinite numbers (a damaged file).
+    #[error("{}: tensor `{name}` {reason}; the file is damaged or not a model's weights", path.display())]
+    BadValues {
+        /// The weight file.
+        path: PathBuf,
+        /// The tensor's key.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Any other tensor error.
     #[error(transparent)]
     Candle(#[from] candle::Error),

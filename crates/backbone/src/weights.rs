@@ -59,9 +59,28 @@ pub fn load_weights(varmap: &VarMap, path: impl AsRef<Path>) -> Result<()> {
     if !missing.is_empty() || !unexpected.is_empty() || !wrong_shape.is_empty() {
         return Err(Error::Mismatch { path: path.to_path_buf(), missing, unexpected, wrong_shape });
     }
+    for name in data.keys() {
+        check_values(path, name, &tensors[name])?;
+    }
     for (name, var) in data.iter() {
         let t = tensors[name].to_dtype(var.dtype())?.to_device(var.device())?;
         var.set(&t).map_err(file_err(path))?;
+    }
+    Ok(())
+}
+
+/// Refuses a tensor that no trained model holds: integers (they would load as whole numbers,
+/// silently) or any NaN or infinity (a damaged file would otherwise give NaN embeddings and a
+/// verdict computed from them).
+fn check_values(path: &Path, name: &str, t: &Tensor) -> Result<()> {
+    let bad = |reason: String| Error::BadValues { path: path.to_path_buf(), name: name.to_string(), reason };
+    if !matches!(t.dtype(), DType::F16 | DType::BF16 | DType::F32 | DType::F64) {
+        return Err(bad(format!("has integer dtype {:?}", t.dtype())));
+    }
+    let values = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+    let non_finite = values.iter().filter(|v| !v.is_finite()).count();
+    if non_finite > 0 {
+        return Err(bad(format!("has {non_finite} NaN or infinite value(s) of {}", values.len())));
     }
     Ok(())
 }

@@ -141,6 +141,41 @@ fn save_load_round_trip_and_strict_errors() -> Result<()> {
 }
 
 #[test]
+fn damaged_or_integer_weights_are_refused_naming_file_and_tensor() -> Result<()> {
+    let cfg = tiny();
+    let dir = tempfile::tempdir()?;
+    let src = VarMap::new();
+    init_varmap(&cfg, &src, &Device::Cpu, 3)?;
+    let good: HashMap<String, Tensor> =
+        src.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    let dst = VarMap::new();
+    init_varmap(&cfg, &dst, &Device::Cpu, 4)?;
+    let before = values(&dst);
+
+    // One NaN in one tensor, as a flipped exponent byte in a damaged file gives.
+    let mut damaged = good.clone();
+    let w = damaged["fc.weight"].flatten_all()?.to_vec1::<f32>()?;
+    let mut w2 = w.clone();
+    w2[5] = f32::NAN;
+    damaged.insert("fc.weight".into(), Tensor::from_vec(w2, damaged["fc.weight"].shape(), &Device::Cpu)?);
+    let path = dir.path().join("nan.safetensors");
+    candle::safetensors::save(&damaged, &path)?;
+    let msg = load_weights(&dst, &path).unwrap_err().to_string();
+    assert!(msg.contains("nan.safetensors") && msg.contains("`fc.weight`") && msg.contains("1 NaN"), "{msg}");
+
+    // Integer tensors would load as whole numbers and embed to garbage without a word.
+    let mut ints = good.clone();
+    ints.insert("fc.weight".into(), damaged["fc.weight"].zeros_like()?.to_dtype(DType::U8)?);
+    let path = dir.path().join("ints.safetensors");
+    candle::safetensors::save(&ints, &path)?;
+    let msg = load_weights(&dst, &path).unwrap_err().to_string();
+    assert!(msg.contains("integer dtype"), "{msg}");
+    // A refused file changes nothing.
+    assert_eq!(values(&dst), before);
+    Ok(())
+}
+
+#[test]
 fn invalid_config_and_input_fail_cleanly() -> Result<()> {
     let vb = VarBuilder::zeros(DType::F32, &Device::Cpu);
     assert!(IResNet::new(&Config { input_size: 40, ..tiny() }, vb.clone()).is_err());

@@ -84,6 +84,14 @@ impl ImageSource<'_> {
         }
     }
 
+    /// How errors name image `i`.
+    fn name(&self, i: usize) -> String {
+        match self {
+            ImageSource::Paths(p) => p[i].display().to_string(),
+            ImageSource::Encoded(_) => format!("image {i}"),
+        }
+    }
+
     fn load(&self, i: usize, preprocess: &Preprocess) -> Result<Vec<u8>> {
         match self {
             ImageSource::Paths(p) => preprocess.load(&p[i]),
@@ -115,11 +123,25 @@ pub fn embed_images<M: ModuleT + Sync>(
             .map(|i| source.load(i, preprocess))
             .collect::<Result<_>>()?;
         let x = images_to_tensor(&pixels.concat(), end - start, preprocess.size, device)?;
-        out.push(embed_tensor(model, &x, config)?.to_device(&Device::Cpu)?);
+        let emb = embed_tensor(model, &x, config)?.to_device(&Device::Cpu)?;
+        if let Some(row) = first_degenerate_row(&emb)? {
+            return Err(Error::Invalid(format!(
+                "{}: the model's embedding is not finite (NaN, infinite or overflowed to zero); its weights are damaged",
+                source.name(start + row)
+            )));
+        }
+        out.push(emb);
         progress.set(end as u64);
     }
     progress.finish();
     Ok(Tensor::cat(&out, 0)?)
+}
+
+/// The first row of `emb` no score or verdict may be computed from: one holding a NaN or an
+/// infinity, or all zeros (what normalizing an overflowed embedding, `x / inf`, leaves).
+pub fn first_degenerate_row(emb: &Tensor) -> Result<Option<usize>> {
+    let rows = emb.to_dtype(candle::DType::F32)?.flatten_from(1)?.to_vec2::<f32>()?;
+    Ok(rows.iter().position(|r| r.iter().any(|v| !v.is_finite()) || r.iter().all(|&v| v == 0.0)))
 }
 
 /// Embeds an N x 3 x S x S tensor of already normalized pixels in batches.
@@ -136,7 +158,14 @@ pub fn embed_all<M: ModuleT>(
     for start in (0..n).step_by(bs) {
         let len = bs.min(n - start);
         let batch = x.narrow(0, start, len)?.to_device(device)?;
-        out.push(embed_tensor(model, &batch, config)?.to_device(&Device::Cpu)?);
+        let emb = embed_tensor(model, &batch, config)?.to_device(&Device::Cpu)?;
+        if let Some(row) = first_degenerate_row(&emb)? {
+            return Err(Error::Invalid(format!(
+                "row {} of the input: the model's embedding is not finite (NaN, infinite or overflowed to zero)",
+                start + row
+            )));
+        }
+        out.push(emb);
         progress.set((start + len) as u64);
     }
     if out.is_empty() {

@@ -318,3 +318,31 @@ fn real_lfw_dev_with_random_tiny_model() {
     assert_eq!(rep.folds.len(), 10);
     assert!(rep.folds.iter().all(|f| f.num_pairs == 100));
 }
+
+#[test]
+fn a_model_that_overflows_gives_an_error_not_a_verdict() {
+    // Finite weights so large that the forward pass overflows: the embedding is NaN/inf, and
+    // no similarity or verdict may be computed from it.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = make_run(&tmp.path().join("run"), 7);
+    let path = run.join("model.safetensors");
+    let mut tensors = candle::safetensors::load(&path, &candle::Device::Cpu).unwrap();
+    let w = tensors["fc.weight"].ones_like().unwrap().affine(3e38, 0.0).unwrap();
+    tensors.insert("fc.weight".into(), w);
+    candle::safetensors::save(&tensors, &path).unwrap();
+    let img = lfw_mini().join("lfw-deepfunneled/Adam_Sandler/Adam_Sandler_0001.jpg");
+    let err = verify(&VerifyOptions {
+        model: ModelSource::Run(run.clone()),
+        image_a: img.clone(),
+        image_b: img.clone(),
+        threshold: Some(0.3),
+        device: candle::Device::Cpu,
+        kernels: Default::default(),
+        flip: true,
+    });
+    let err = match err {
+        Ok(v) => panic!("a verdict from an overflowing model: {v:?}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("Adam_Sandler_0001.jpg") && err.contains("not finite"), "{err}");
+}
