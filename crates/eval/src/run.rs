@@ -3,8 +3,10 @@
 //! read precomputed scores, then write `eval.json`, `summary.md` and `scores.tsv` into the
 //! run's `eval/` folder or a chosen one (plots are arcface-report's, drawn from the result).
 //!
-//! Folds: LFW protocols and pairs files follow [`crate::pairs::pair_folds`]; `.bin` files and
-//! score files without a `fold` column use contiguous splits (as InsightFace).
+//! Folds: LFW protocols and pairs files follow [`crate::pairs::pair_folds`]; score files use
+//! their `fold` column, or else folds balanced per class ([`crate::pairs::balanced_folds`]);
+//! `.bin` files use contiguous splits (as InsightFace, whose `.bin` pairs alternate classes
+//! fold by fold).
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -19,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::run_dir::RunDir;
 use crate::metrics::{evaluate_scores, MetricsOptions};
 pub use crate::model::{load_model, load_model_with, LoadedModel, ModelSource};
-use crate::pairs::{pair_folds, score_pairs};
+use crate::pairs::{balanced_folds, pair_folds, score_pairs};
 pub use crate::run_dir::{EvalReport, ModelInfo};
 use crate::scores::{read_scores_tsv, write_scores_tsv, ScoreTable};
 
@@ -135,7 +137,13 @@ fn score_pairset(
 
 fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBuf>)> {
     if let PairSource::Scores(path) = &opts.pairs {
-        let table = read_scores_tsv(path)?;
+        let mut table = read_scores_tsv(path)?;
+        // Without a `fold` column, folds are balanced per class in file order, as for LFW:
+        // contiguous folds of a file sorted by class (as eval's own scores.tsv is) would each
+        // hold one class, and no fold could choose a threshold.
+        if table.folds.is_none() {
+            table.folds = Some(balanced_folds(&table.same, table.same.len().clamp(2, 10)));
+        }
         let protocol = format!("scores:{}", file_name(path));
         return Ok((
             Scored {

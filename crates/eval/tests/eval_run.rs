@@ -346,3 +346,33 @@ fn a_model_that_overflows_gives_an_error_not_a_verdict() {
     };
     assert!(err.contains("Adam_Sandler_0001.jpg") && err.contains("not finite"), "{err}");
 }
+
+#[test]
+fn a_score_file_without_folds_gets_balanced_folds_whatever_its_order() {
+    // The fixture's pairs without their fold column, once as they are and once sorted
+    // same-pairs-first (the order of eval's own scores.tsv): contiguous folds would give the
+    // sorted file one class per fold and a meaningless accuracy.
+    let text = std::fs::read_to_string(fixtures().join("scores.tsv")).unwrap();
+    let rows: Vec<(&str, &str)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0], f[1])
+        })
+        .collect();
+    let mut sorted = rows.clone();
+    sorted.sort_by_key(|(same, _)| std::cmp::Reverse(*same)); // stable: keeps each class's order
+    let tmp = tempfile::tempdir().unwrap();
+    let eval_of = |name: &str, rows: &[(&str, &str)]| {
+        let path = tmp.path().join(name);
+        let body: String = rows.iter().map(|(s, v)| format!("{s}\t{v}\n")).collect();
+        std::fs::write(&path, format!("same\tscore\n{body}")).unwrap();
+        let mut o = quiet(EvalOptions::new(None, PairSource::Scores(path)));
+        o.out_dir = Some(tmp.path().join(format!("{name}.out")));
+        eval_run(&o).unwrap().report
+    };
+    let (plain, by_class) = (eval_of("plain.tsv", &rows), eval_of("sorted.tsv", &sorted));
+    assert_eq!(plain.accuracy_mean, by_class.accuracy_mean);
+    assert!(by_class.accuracy_mean > 0.6, "{}", by_class.accuracy_mean);
+}
