@@ -140,6 +140,14 @@ fn fresh_run_refuses_a_folder_with_checkpoints() {
     train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap();
     let err = train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap_err();
     assert!(err.to_string().contains("--resume"), "{err}");
+    // Without its checkpoints, a finished run is still a run: nothing of it is replaced.
+    std::fs::remove_dir_all(run.join("checkpoints")).unwrap();
+    let model = std::fs::read(run.join("model.safetensors")).unwrap();
+    let metrics = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    let err = train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap_err();
+    assert!(err.to_string().contains("already holds a run"), "{err}");
+    assert_eq!(std::fs::read(run.join("model.safetensors")).unwrap(), model);
+    assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), metrics);
 }
 
 #[test]

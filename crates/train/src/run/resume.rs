@@ -48,6 +48,17 @@ pub(super) fn open_checkpoints(
                 run_dir.display()
             )));
         }
+        // A finished run whose checkpoints were deleted still has its model and metrics (and
+        // perhaps an eval whose threshold `verify` would apply to a new model): never replace it.
+        let run = arcface_eval::RunDir::new(run_dir);
+        let has_metrics = std::fs::metadata(run.metrics_path()).is_ok_and(|m| m.len() > 0);
+        if run.final_weights_path().exists() || has_metrics {
+            return Err(TrainError::Setup(format!(
+                "{} already holds a run ({}): choose another run folder, or delete it first",
+                run_dir.display(),
+                if has_metrics { "metrics.jsonl" } else { "model.safetensors" }
+            )));
+        }
         None
     };
     Ok((ckpt, resume_from))
