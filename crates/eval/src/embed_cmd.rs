@@ -41,7 +41,7 @@ pub struct EmbedResult {
     pub list: Option<PathBuf>,
 }
 
-const IMAGE_EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "bmp", "webp"];
+const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
 
 fn is_image(p: &Path) -> bool {
     p.extension()
@@ -86,8 +86,34 @@ pub fn read_image_npy(path: &Path, size: usize) -> Result<Tensor> {
     }
 }
 
+/// Refuses outputs that would destroy a file that is not an earlier `embed`'s output: the
+/// embeddings must go to a `.npy` other than the input, and the image list beside it may only
+/// replace the list of an earlier run (its `.npy` exists too).
+fn check_outputs(opts: &EmbedOptions) -> Result<()> {
+    let out = &opts.output;
+    if !out.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+        return Err(Error::format(out, "the output must be a .npy file (it is written, not read)"));
+    }
+    let same_file = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if same_file(out, &opts.input) {
+        return Err(Error::format(out, "is the input: choose another output file"));
+    }
+    let list = out.with_extension("txt");
+    if list.exists() && !out.exists() {
+        return Err(Error::format(
+            &list,
+            "exists and is not the image list of an earlier embed (no .npy beside it); move it or choose another output",
+        ));
+    }
+    Ok(())
+}
+
 /// Runs the `embed` command.
 pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
+    check_outputs(opts)?;
     let input = &opts.input;
     let is_npy = input
         .extension()
@@ -97,7 +123,7 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
         if list.is_empty() {
             return Err(Error::format(
                 input,
-                "no images (jpg, jpeg, png, bmp, webp) in this folder",
+                "no images (jpg, jpeg, png) in this folder",
             ));
         }
         Some(list)

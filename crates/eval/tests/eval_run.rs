@@ -146,6 +146,23 @@ fn eval_verify_and_embed_on_lfw_mini() {
         .unwrap()
         .ends_with("Aaron_Peirsol_0001.jpg"));
 
+    // embed never destroys a file that is not its own earlier output.
+    let photo = folder.read_dir().unwrap().next().unwrap().unwrap().path();
+    let photo = if photo.is_dir() { photo.read_dir().unwrap().next().unwrap().unwrap().path() } else { photo };
+    let before = std::fs::read(&photo).unwrap();
+    let as_input = EmbedOptions { input: photo.clone(), output: photo.clone(), ..eopts.clone() };
+    let err = embed_command(&as_input).unwrap_err().to_string();
+    assert!(err.contains(".npy"), "{err}");
+    assert_eq!(std::fs::read(&photo).unwrap(), before);
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, "mine").unwrap();
+    let err = embed_command(&EmbedOptions { output: tmp.path().join("notes.npy"), ..eopts.clone() })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("notes.txt"), "{err}");
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "mine");
+    embed_command(&eopts).expect("an earlier embed's own outputs may be replaced");
+
     // embed: a .npy of pixels gives the same raw features as the images.
     let pre = Preprocess::default();
     let pixels: Vec<u8> = list.lines().flat_map(|p| pre.load(p).unwrap()).collect();
