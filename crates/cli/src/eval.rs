@@ -17,8 +17,8 @@ use crate::ModelArgs;
 pub struct EvalArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// LFW protocol: `dev` (pairsDevTest), `pairs` or `view2` (all of pairs.txt, its 10 folds),
-    /// `view2:K` (fold K only). Default: the run's own protocol, else `pairs`.
+    /// LFW protocol: `dev` (pairsDevTest), `pairs` (all of pairs.txt, its 10 folds), `view2:K`
+    /// (fold K only). Default: the run's own protocol, else `pairs`.
     #[arg(long)]
     pub protocol: Option<String>,
     /// A pairs file in `pairs.txt` format over the LFW images.
@@ -28,7 +28,7 @@ pub struct EvalArgs {
     #[arg(long, conflicts_with_all = ["protocol", "scores"])]
     pub bin: Option<PathBuf>,
     /// Metrics from an external score file (TSV with `same`, `score`, optional `fold`); no model.
-    #[arg(long, conflicts_with_all = ["protocol", "bin"])]
+    #[arg(long, conflicts_with_all = ["protocol", "bin", "run", "weights"])]
     pub scores: Option<PathBuf>,
     /// Scores are distances (lower = same); with a model: score by squared L2 distance.
     #[arg(long)]
@@ -45,7 +45,9 @@ pub struct EvalArgs {
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     pub device: String,
-    /// Output folder (default `<run>/eval`, or `runs/eval` without a run).
+    /// Output folder (default `<run>/eval` for the run's LFW pairs, `<run>/eval-<name>` for a
+    /// `.bin` or pairs file, so that the run's own evaluation and threshold stay; `runs/eval`
+    /// without a run).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Also copy `eval.json` here.
@@ -77,7 +79,7 @@ pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
     opts.device = arcface_backbone::select_device(&a.device, opts.kernels.cuda_pool)?;
     opts.distance = a.distance;
     opts.embed = EmbedConfig { batch_size: a.batch_size, flip: !a.no_flip, progress: crate::progress::auto(), ..EmbedConfig::default() };
-    opts.out_dir = a.out.or_else(|| a.model.run.is_none().then(|| PathBuf::from("runs/eval")));
+    opts.out_dir = a.out.clone().or_else(|| default_out(&a));
     let result = crate::compose::evaluate(&opts)?;
     let r = &result.report;
     println!("{}", arcface_eval::run::summary_markdown(r));
@@ -87,6 +89,17 @@ pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
         std::fs::copy(&src, json).with_context(|| format!("copying {} to {}", src.display(), json.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Where `eval` writes without `--out`: the run's `eval/` only for LFW pairs (what `verify`
+/// takes its threshold from), a sibling folder for other pair sets, `runs/eval` without a run.
+fn default_out(a: &EvalArgs) -> Option<PathBuf> {
+    let Some(run) = &a.model.run else {
+        return Some(PathBuf::from("runs/eval"));
+    };
+    let other = a.bin.as_ref().or(a.pairs.as_ref())?;
+    let stem = other.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    Some(run.join(format!("eval-{stem}")))
 }
 
 /// Arguments of `verify`.
@@ -204,4 +217,27 @@ fn discover_runs(root: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     runs.sort();
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use clap::Parser;
+
+    fn default_out(args: &[&str]) -> Option<PathBuf> {
+        let cli = crate::Cli::try_parse_from(["arcface", "eval"].iter().chain(args)).unwrap();
+        match cli.command {
+            crate::Command::Eval(a) => super::default_out(&a),
+            _ => panic!("not an eval command"),
+        }
+    }
+
+    #[test]
+    fn a_bin_or_pairs_file_does_not_replace_the_runs_own_evaluation() {
+        assert_eq!(default_out(&["--run", "runs/x", "--bin", "data/lfw.bin"]), Some("runs/x/eval-lfw".into()));
+        assert_eq!(default_out(&["--run", "runs/x", "--pairs", "my_pairs.txt"]), Some("runs/x/eval-my_pairs".into()));
+        assert_eq!(default_out(&["--run", "runs/x"]), None, "the run's own eval/ for its LFW pairs");
+        assert_eq!(default_out(&["--weights", "w.pth", "--backbone", "r50"]), Some("runs/eval".into()));
+    }
 }

@@ -168,3 +168,19 @@ fn zero_counts_and_a_foldless_view2_are_refused_with_the_fix() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("view2:<fold>") && err.contains("pairs"), "{err}");
 }
+
+#[test]
+fn eval_and_verify_name_what_is_really_wrong() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("no-such-run");
+    let img = workspace().join("crates/data/tests/fixtures/lfw-mini/lfw-deepfunneled/Adam_Sandler/Adam_Sandler_0001.jpg");
+    let out = arcface().arg("verify").arg(&img).arg(&img).arg("--run").arg(&missing).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no such run folder") && err.contains("no-such-run"), "{err}");
+    // A score file needs no model: naming one beside it is an error, not silently ignored.
+    let scores = workspace().join("crates/eval/tests/fixtures/scores.tsv");
+    let out = arcface().arg("eval").arg("--scores").arg(&scores).arg("--run").arg(&missing).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+}

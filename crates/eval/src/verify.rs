@@ -79,6 +79,11 @@ pub fn compare<M: ModuleT + Sync>(
 
 /// Embeds both images and decides.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyResult> {
+    if let ModelSource::Run(dir) = &opts.model {
+        if !dir.is_dir() {
+            return Err(Error::format(dir, "no such run folder"));
+        }
+    }
     let (threshold, threshold_source) = match (opts.threshold, &opts.model) {
         (Some(t), _) => (t, "explicit".to_string()),
         (None, ModelSource::Run(dir)) => {
