@@ -95,8 +95,10 @@ impl Checkpointer {
                     .file_name()
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with("step-"));
-            if is_meta {
-                out.push((read_meta(&path)?, path));
+            // A meta file that does not parse was never committed (or was damaged since): it
+            // names no checkpoint, so it is passed over rather than failing every resume.
+            if let (true, Ok(meta)) = (is_meta, read_meta(&path)) {
+                out.push((meta, path));
             }
         }
         out.sort_by_key(|(m, _)| m.step);

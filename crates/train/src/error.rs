@@ -66,7 +66,7 @@ pub enum TrainError {
         msg: String,
     },
     /// The loss became NaN or infinite.
-    #[error("non-finite loss ({loss}) at step {step} (epoch {epoch}); last good checkpoint kept")]
+    #[error("non-finite loss ({loss}) at step {step} (epoch {epoch}); {kept}")]
     NonFiniteLoss {
         /// Global optimizer step (1-based) whose loss was non-finite.
         step: u64,
@@ -74,6 +74,8 @@ pub enum TrainError {
         epoch: usize,
         /// The offending value.
         loss: f32,
+        /// Which checkpoint is left to resume from, said as it is (none may exist yet).
+        kept: String,
     },
     /// Optimizer state could not be restored.
     #[error("optimizer state: {0}")]

@@ -86,6 +86,7 @@ fn non_finite_loss_names_the_step_and_keeps_the_last_checkpoint() {
     );
     let ck = Checkpointer::new(run.join("checkpoints"), 3).unwrap();
     let (meta, path) = ck.latest().unwrap().unwrap();
+    assert!(err.to_string().contains(&format!("(step {}), is kept", meta.step)), "{err}");
     assert_eq!(
         meta.step,
         step - 1,
@@ -130,6 +131,46 @@ fn checkpoint_of_another_shape_is_refused_with_the_mismatches() {
         ),
         "{msg}"
     );
+}
+
+#[test]
+fn a_damaged_latest_checkpoint_falls_back_to_the_one_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let straight = tmp.path().join("straight");
+    let cfg = common::tiny(&cache, "checkpoint_every = 1", 0.1);
+    train_with_stop(&cfg, &opts(&straight, false), &StopFlag::new()).unwrap();
+
+    // Stopped after 4 steps; then its newest checkpoint (step 4) is damaged, as a disk error
+    // or a copy cut short would leave it.
+    let split = tmp.path().join("split");
+    let first = common::tiny(&cache, "checkpoint_every = 1\nmax_steps = 4", 0.1);
+    train_with_stop(&first, &opts(&split, false), &StopFlag::new()).unwrap();
+    let ck = Checkpointer::new(split.join("checkpoints"), 3).unwrap();
+    let (meta, _) = ck.latest().unwrap().unwrap();
+    assert_eq!(meta.step, 4);
+    let tensors = split.join("checkpoints").join(&meta.tensors);
+    let bytes = std::fs::read(&tensors).unwrap();
+    std::fs::write(&tensors, &bytes[..bytes.len() / 2]).unwrap();
+
+    // Resuming reads step 3's checkpoint instead, says so, and still ends where a straight run
+    // ends, bit for bit, with one metrics line per step.
+    let resumed = train_with_stop(&cfg, &opts(&split, true), &StopFlag::new()).unwrap();
+    assert_eq!(resumed.steps, 6);
+    let log = std::fs::read_to_string(split.join("train.log")).unwrap();
+    assert!(log.contains("passed over a damaged checkpoint") && log.contains("step-00000004"), "{log}");
+    let a = std::fs::read(straight.join("model.safetensors")).unwrap();
+    let b = std::fs::read(split.join("model.safetensors")).unwrap();
+    assert!(a == b, "weights resumed from the older checkpoint differ from the straight run");
+    let steps: Vec<u64> = arcface_eval::RunDir::new(&split).metrics().unwrap().iter().map(|l| l.step()).collect();
+    assert_eq!(steps, vec![1, 2, 3, 4, 5, 6]);
+
+    // With every checkpoint damaged there is nothing to resume from, and the error says why.
+    for (meta, _) in ck.list().unwrap() {
+        std::fs::write(split.join("checkpoints").join(&meta.tensors), b"broken").unwrap();
+    }
+    let err = train_with_stop(&cfg, &opts(&split, true), &StopFlag::new()).unwrap_err().to_string();
+    assert!(err.contains("no intact checkpoint"), "{err}");
 }
 
 #[test]

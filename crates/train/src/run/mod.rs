@@ -101,10 +101,10 @@ pub fn train_with_stop(
     config.validate()?;
     let run_dir = &options.out;
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
-    let (ckpt, resume_from) = resume::open_checkpoints(config, run_dir, options.resume)?;
     let device = options.device.clone();
+    let (ckpt, resume_from) = resume::open_checkpoints(config, run_dir, options.resume, &device)?;
     let echo = !options.progress.is_sink();
-    let mut log = RunLog::open(run_dir, resume_from.as_ref().map(|(m, _)| m.step), echo)?;
+    let mut log = RunLog::open(run_dir, resume_from.as_ref().map(|r| r.step()), echo)?;
     checkpoint::write_atomic(
         &arcface_eval::RunDir::new(run_dir).config_path(),
         config.to_toml().as_bytes(),
@@ -125,7 +125,6 @@ pub fn train_with_stop(
     let plan = Plan::new(config, data.steps_per_epoch);
     let start = resume::restore(
         resume_from.as_ref(),
-        &device,
         &nets,
         &mut opt,
         &hash,

@@ -1,9 +1,10 @@
 //! Starting a run fresh or from its latest checkpoint: refusing to overwrite checkpoints
 //! without `--resume`, and restoring weights, buffers, optimizer state and data position.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle::Device;
+use candle::{Device, Tensor};
 use sha2::{Digest, Sha256};
 
 use super::model::Nets;
@@ -27,54 +28,73 @@ pub(super) struct Start {
     pub(super) elapsed_s: f64,
 }
 
-/// Opens `run_dir/checkpoints` and picks the checkpoint to resume from: the latest one with
-/// `resume` (an error when there is none), none otherwise (an error when some exist).
+/// The checkpoint a run resumes from, already read.
+pub(super) struct Resume {
+    meta: CheckpointMeta,
+    path: PathBuf,
+    tensors: HashMap<String, Tensor>,
+    /// Newer checkpoints passed over because their tensors could not be read.
+    pub(super) skipped: Vec<String>,
+}
+
+impl Resume {
+    /// The step it resumes at.
+    pub(super) fn step(&self) -> u64 {
+        self.meta.step
+    }
+}
+
+/// Opens `run_dir/checkpoints` and, with `resume`, reads the newest checkpoint whose tensors
+/// load, passing over damaged newer ones (an error when none is intact); without `resume`, an
+/// error when the folder already holds a run.
 pub(super) fn open_checkpoints(
     config: &TrainConfig,
     run_dir: &Path,
     resume: bool,
-) -> Result<(Checkpointer, Option<(CheckpointMeta, PathBuf)>)> {
+    device: &Device,
+) -> Result<(Checkpointer, Option<Resume>)> {
     let ckpt = Checkpointer::new(run_dir.join("checkpoints"), config.train.keep_checkpoints)?;
-    let resume_from = if resume {
-        let latest = ckpt.latest()?;
-        if latest.is_none() {
-            return Err(TrainError::Setup(format!("--resume: no checkpoint in {}", ckpt.dir().display())));
+    if resume {
+        let mut skipped = Vec::new();
+        for (meta, path) in ckpt.list()?.into_iter().rev() {
+            match checkpoint::load_tensors(&path, &meta, device) {
+                Ok(tensors) => return Ok((ckpt, Some(Resume { meta, path, tensors, skipped }))),
+                Err(e) => skipped.push(format!("passed over a damaged checkpoint: {e}")),
+            }
         }
-        latest
-    } else {
-        if !ckpt.list()?.is_empty() {
-            return Err(TrainError::Setup(format!(
-                "{} already holds checkpoints: pass --resume to continue it, or choose another run folder",
-                run_dir.display()
-            )));
-        }
-        // A finished run whose checkpoints were deleted still has its model and metrics (and
-        // perhaps an eval whose threshold `verify` would apply to a new model): never replace it.
-        let run = arcface_eval::RunDir::new(run_dir);
-        let has_metrics = std::fs::metadata(run.metrics_path()).is_ok_and(|m| m.len() > 0);
-        if run.final_weights_path().exists() || has_metrics {
-            return Err(TrainError::Setup(format!(
-                "{} already holds a run ({}): choose another run folder, or delete it first",
-                run_dir.display(),
-                if has_metrics { "metrics.jsonl" } else { "model.safetensors" }
-            )));
-        }
-        None
-    };
-    Ok((ckpt, resume_from))
+        let why = if skipped.is_empty() { String::new() } else { format!(" ({})", skipped.join("; ")) };
+        return Err(TrainError::Setup(format!("--resume: no intact checkpoint in {}{why}", ckpt.dir().display())));
+    }
+    if !ckpt.list()?.is_empty() {
+        return Err(TrainError::Setup(format!(
+            "{} already holds checkpoints: pass --resume to continue it, or choose another run folder",
+            run_dir.display()
+        )));
+    }
+    // A finished run whose checkpoints were deleted still has its model and metrics (and
+    // perhaps an eval whose threshold `verify` would apply to a new model): never replace it.
+    let run = arcface_eval::RunDir::new(run_dir);
+    let has_metrics = std::fs::metadata(run.metrics_path()).is_ok_and(|m| m.len() > 0);
+    if run.final_weights_path().exists() || has_metrics {
+        return Err(TrainError::Setup(format!(
+            "{} already holds a run ({}): choose another run folder, or delete it first",
+            run_dir.display(),
+            if has_metrics { "metrics.jsonl" } else { "model.safetensors" }
+        )));
+    }
+    Ok((ckpt, None))
 }
 
 /// Loads the checkpoint `from` (if any) into the networks and the optimizer; `hash` is the
 /// current [`config_hash`], compared with the checkpoint's to warn about a changed config.
 pub(super) fn restore(
-    from: Option<&(CheckpointMeta, PathBuf)>,
-    device: &Device,
+    from: Option<&Resume>,
     nets: &Nets,
     opt: &mut Optimizer,
     hash: &str,
     log: &mut RunLog,
 ) -> Result<Start> {
-    let Some((meta, path)) = from else {
+    let Some(Resume { meta, path, tensors, skipped }) = from else {
         return Ok(Start {
             step: 0,
             epoch: 0,
@@ -83,10 +103,12 @@ pub(super) fn restore(
             elapsed_s: 0.0,
         });
     };
-    let tensors = checkpoint::load_tensors(path, meta, device)?;
-    checkpoint::restore_vars(path, "backbone", &nets.bb_vars, &tensors)?;
-    checkpoint::restore_vars(path, "head", &nets.head_vars, &tensors)?;
-    opt.load_state(&tensors, meta.step)?;
+    for warning in skipped {
+        log.info(&format!("warning: {warning}"));
+    }
+    checkpoint::restore_vars(path, "backbone", &nets.bb_vars, tensors)?;
+    checkpoint::restore_vars(path, "head", &nets.head_vars, tensors)?;
+    opt.load_state(tensors, meta.step)?;
     if meta.config_hash != hash {
         log.info("warning: the configuration changed since this checkpoint was written");
     }

@@ -79,11 +79,15 @@ impl Trainer<'_> {
         if let Some(steps) = &self.steps {
             steps.abandon();
         }
-        let err = TrainError::NonFiniteLoss {
-            step: self.progress.step + 1,
-            epoch,
-            loss,
+        let kept = match self.ckpt.latest() {
+            Ok(Some((meta, path))) => format!(
+                "the last checkpoint, {} (step {}), is kept: resume from it with a changed recipe",
+                path.display(),
+                meta.step
+            ),
+            _ => "no checkpoint was written before it".to_string(),
         };
+        let err = TrainError::NonFiniteLoss { step: self.progress.step + 1, epoch, loss, kept };
         self.log.info(&err.to_string());
         err
     }
