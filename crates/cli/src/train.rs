@@ -113,6 +113,9 @@ pub fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) -> anyhow::Result<(
     }
     if a.protocol.is_some() || a.fold.is_some() {
         let name = a.protocol.as_deref().unwrap_or(cfg.data.protocol.name());
+        if a.fold.is_some() && name != "view2" {
+            bail!("--fold goes with --protocol view2 (the protocol is {name})");
+        }
         cfg.data.protocol = Protocol::from_name(name, a.fold.or(cfg.data.protocol.fold()))?;
     }
     if let Some(v) = &a.dataset {

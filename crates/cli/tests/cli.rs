@@ -112,6 +112,9 @@ fn train_rejects_names_no_type_knows_before_any_work() {
     let (code, err) = run(&["--protocol", "view2", "--fold", "10"]);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("fold 10"), "{err}");
+    let (code, err) = run(&["--protocol", "dev", "--fold", "3"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--fold goes with --protocol view2"), "{err}");
     assert!(!here.path().join("run").exists(), "nothing written before the config is valid");
 }
 
