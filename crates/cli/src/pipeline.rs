@@ -1,4 +1,5 @@
-//! `arcface pipeline`: download -> train -> eval -> report for one config. Each step is the
+//! `arcface pipeline`: download -> train -> eval -> report for one config (the eval being
+//! train's own final one when the config asks for it). Each step is the
 //! command a user would type, parsed by the same declaration and run in this process, so the
 //! pipeline cannot drift from the commands it chains; it stops at the first failure.
 
@@ -42,15 +43,18 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<ExitCode> {
     if let Some(from) = a.from {
         download.extend(["--from".into(), from]);
     }
-    let steps: [(&str, Vec<OsString>); 4] = [
+    let mut steps: Vec<(&str, Vec<OsString>)> = vec![
         ("download", download),
         (
             "train",
             vec!["train".into(), "--config".into(), a.config.into(), "--out".into(), out.clone(), "--device".into(), device.clone()],
         ),
-        ("eval", vec!["eval".into(), "--run".into(), out.clone(), "--device".into(), device]),
-        ("report", vec!["report".into(), out.clone(), "--out".into(), a.report.clone().into()]),
     ];
+    // `train` already evaluates a finished run whose config asks for it (`eval_at_end`).
+    if !cfg.train.eval_at_end {
+        steps.push(("eval", vec!["eval".into(), "--run".into(), out.clone(), "--device".into(), device]));
+    }
+    steps.push(("report", vec!["report".into(), out.clone(), "--out".into(), a.report.clone().into()]));
     for (step, argv) in steps {
         eprintln!("== pipeline: {step}");
         let cli = Cli::try_parse_from(std::iter::once(OsString::from("arcface")).chain(argv))
