@@ -27,6 +27,30 @@ impl BinSet {
     pub fn num_pairs(&self) -> usize {
         self.issame.len()
     }
+
+    /// The width and height every image has, read from their headers (`path` names the file in
+    /// errors). A set holds one size: the crop is the whole image, so a face of another size
+    /// would be cropped with the first one's box and scored at another scale without a word.
+    pub fn image_size(&self, path: &Path) -> Result<(u32, u32)> {
+        let mut first = None;
+        for (i, bytes) in self.images.iter().enumerate() {
+            let (w, h) = image::ImageReader::new(std::io::Cursor::new(bytes))
+                .with_guessed_format()
+                .and_then(|r| r.into_dimensions().map_err(std::io::Error::other))
+                .map_err(|e| Error::format(path, format!("image {i} does not decode: {e}")))?;
+            match first {
+                None => first = Some((w, h)),
+                Some((w0, h0)) if (w, h) != (w0, h0) => {
+                    return Err(Error::format(
+                        path,
+                        format!("image {i} is {w}x{h} but image 0 is {w0}x{h0}; a verification set holds one size"),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+        first.ok_or_else(|| Error::format(path, "no images"))
+    }
 }
 
 fn as_list(v: Value) -> Option<Vec<Value>> {

@@ -4,7 +4,7 @@
 //! (embedding = L2-normalize(f(x) + f(flip(x)))). Progress is reported through the caller's
 //! [`Progress`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use arcface_data::{images_to_tensor, Preprocess, Progress, Task};
 use candle::{Device, Tensor, D};
@@ -72,15 +72,16 @@ pub fn embed_tensor<M: ModuleT>(
 pub enum ImageSource<'a> {
     /// Image files on disk.
     Paths(&'a [PathBuf]),
-    /// Encoded images in memory (e.g. from a `.bin`), named in errors by index.
-    Encoded(&'a [Vec<u8>]),
+    /// Encoded images in memory read from a file (a `.bin`), named in errors by that file and
+    /// their index.
+    Encoded(&'a [Vec<u8>], &'a Path),
 }
 
 impl ImageSource<'_> {
     fn len(&self) -> usize {
         match self {
             ImageSource::Paths(p) => p.len(),
-            ImageSource::Encoded(e) => e.len(),
+            ImageSource::Encoded(e, _) => e.len(),
         }
     }
 
@@ -88,14 +89,14 @@ impl ImageSource<'_> {
     fn name(&self, i: usize) -> String {
         match self {
             ImageSource::Paths(p) => p[i].display().to_string(),
-            ImageSource::Encoded(_) => format!("image {i}"),
+            ImageSource::Encoded(_, file) => format!("{}: image {i}", file.display()),
         }
     }
 
     fn load(&self, i: usize, preprocess: &Preprocess) -> Result<Vec<u8>> {
         match self {
             ImageSource::Paths(p) => preprocess.load(&p[i]),
-            ImageSource::Encoded(e) => preprocess.decode(&e[i], &format!("image {i}")),
+            ImageSource::Encoded(e, _) => preprocess.decode(&e[i], &self.name(i)),
         }
         .map_err(Error::from)
     }

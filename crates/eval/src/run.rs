@@ -15,7 +15,7 @@ use arcface_data::protocol::read_pairs;
 use arcface_data::{Lfw, PairSet, Preprocess, Protocol};
 use candle::{Device, Tensor};
 
-use crate::bin::read_bin;
+use crate::bin::{read_bin, BinSet};
 use crate::embed::{cosine_rows, embed_images, EmbedConfig, ImageSource};
 use crate::error::{Error, Result};
 use crate::run_dir::RunDir;
@@ -183,11 +183,11 @@ fn score(opts: &EvalOptions) -> Result<(Scored, Option<ModelInfo>, Option<PathBu
         PairSource::Bin(path) => {
             let bin = read_bin(path)?;
             // .bin faces are already aligned: keep the whole image, resize only if needed.
-            let pre = bin_preprocess(&bin.images, model.info.preprocess.size, path)?;
+            let pre = bin_preprocess(&bin, model.info.preprocess.size, path)?;
             let start = Instant::now();
             let emb = embed_images(
                 &model.net,
-                &ImageSource::Encoded(&bin.images),
+                &ImageSource::Encoded(&bin.images, path),
                 &pre,
                 &model.device,
                 &opts.embed,
@@ -231,22 +231,15 @@ fn file_name(path: &Path) -> String {
     )
 }
 
-/// The preprocessing for a `.bin`: whole image (size read from the first one) to `size`.
-fn bin_preprocess(images: &[Vec<u8>], size: usize, path: &Path) -> Result<Preprocess> {
-    let first = images
-        .first()
-        .ok_or_else(|| Error::format(path, "no images"))?;
-    let (w, h) = image::ImageReader::new(std::io::Cursor::new(first))
-        .with_guessed_format()
-        .map_err(|e| Error::format(path, format!("image 0: {e}")))?
-        .into_dimensions()
-        .map_err(|e| Error::format(path, format!("image 0: {e}")))?;
+/// The preprocessing for a `.bin`: the whole image (one size for all, checked) to `size`.
+fn bin_preprocess(set: &BinSet, size: usize, path: &Path) -> Result<Preprocess> {
+    let (width, height) = set.image_size(path)?;
     Ok(Preprocess {
         crop: arcface_data::CropBox {
             x: 0,
             y: 0,
-            width: w,
-            height: h,
+            width,
+            height,
         },
         size,
     })
