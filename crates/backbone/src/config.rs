@@ -6,6 +6,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Largest input side [`Config::validate`] accepts: about nine times the standard 112, where
+/// one batch's activations already outgrow a large machine; beyond it is a typo, not a model.
+pub const MAX_INPUT_SIZE: usize = 1024;
+
+/// Largest parameter count [`Config::validate`] accepts (2^31, 8 GiB of f32 weights, thirty
+/// times r100): a larger width, depth or embedding would abort on allocation instead of
+/// training, and the counts stay exact well within u64.
+pub const MAX_PARAMS: u64 = 1 << 31;
+
 /// Shape of an IResNet; the standard models use `width = 64`, `input_size = 112`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Config {
@@ -94,6 +103,21 @@ impl Config {
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(format!("dropout must be in [0, 1), got {}", self.dropout));
         }
+        if self.input_size > MAX_INPUT_SIZE {
+            return Err(format!(
+                "input_size must be at most {MAX_INPUT_SIZE} (the standard models take 112), got {}",
+                self.input_size
+            ));
+        }
+        let params = self.counts().map(|(p, _)| p);
+        if params.is_none_or(|p| p > MAX_PARAMS as u128) {
+            let shown = params.map_or("too many to count".into(), |p| p.to_string());
+            return Err(format!(
+                "the model would have {shown} parameters (width {}, layers {:?}, num_features {}); \
+                 at most {MAX_PARAMS} are supported (r100 at width 64 has 65 M)",
+                self.width, self.layers, self.num_features
+            ));
+        }
         Ok(())
     }
 
@@ -114,47 +138,51 @@ impl Config {
 
     /// Parameter count as PyTorch's `sum(p.numel() for p in model.parameters())`: this
     /// includes the frozen `features.weight` and excludes BatchNorm running statistics.
+    /// Exact for a config [`Config::validate`] accepts; saturates (never wraps) beyond.
     pub fn num_params(&self) -> usize {
-        let bn = |c: usize| 2 * c;
-        let w = self.width;
-        let mut total = 3 * w * 9 + bn(w) + w;
-        let mut inp = w;
-        for (i, &blocks) in self.layers.iter().enumerate() {
-            let p = self.stage_channels(i);
-            for b in 0..blocks {
-                total += bn(inp) + inp * p * 9 + bn(p) + p + p * p * 9 + bn(p);
-                // Every stage starts with a stride-2 block, hence a projection shortcut.
-                if b == 0 {
-                    total += inp * p + bn(p);
-                }
-                inp = p;
-            }
-        }
-        let nf = self.num_features;
-        total + bn(inp) + self.fc_in() * nf + nf + bn(nf)
+        self.counts().map_or(usize::MAX, |(p, _)| usize::try_from(p).unwrap_or(usize::MAX))
     }
 
     /// Multiply-accumulates per image of the convolutions and the FC layer (BatchNorm,
     /// PReLU and additions are not counted, as in InsightFace's reported GFLOPs).
+    /// Exact for a config [`Config::validate`] accepts; saturates (never wraps) beyond.
     pub fn macs(&self) -> u64 {
-        let mut side = self.input_size as u64;
-        let w = self.width as u64;
-        let mut total = 3 * w * 9 * side * side;
+        self.counts().map_or(u64::MAX, |(_, m)| u64::try_from(m).unwrap_or(u64::MAX))
+    }
+
+    /// Parameters and MACs in closed form (no loop over blocks, so an absurd depth costs
+    /// nothing), or `None` for sizes so large that even u128 could overflow. Below those bounds
+    /// (channels < 2^27, sides < 2^24, blocks < 2^16) every term stays under 2^124.
+    fn counts(&self) -> Option<(u128, u128)> {
+        let small = |x: usize, bits: u32| (x as u128) < (1u128 << bits);
+        if !(small(self.width, 24) && small(self.input_size, 24) && small(self.num_features, 24))
+            || !self.layers.iter().all(|&b| small(b, 16))
+        {
+            return None;
+        }
+        let bn = |c: u128| 2 * c;
+        let w = self.width as u128;
+        let mut side = self.input_size as u128;
+        let mut params = 3 * w * 9 + bn(w) + w;
+        let mut macs = 3 * w * 9 * side * side;
         let mut inp = w;
         for (i, &blocks) in self.layers.iter().enumerate() {
-            let p = self.stage_channels(i) as u64;
-            for b in 0..blocks {
-                if b == 0 {
-                    let out = side / 2;
-                    total += inp * p * 9 * side * side + p * p * 9 * out * out + inp * p * out * out;
-                    side = out;
-                } else {
-                    total += 2 * p * p * 9 * side * side;
-                }
-                inp = p;
+            let p = w << i;
+            let blocks = blocks as u128;
+            // Every stage starts with a stride-2 block, hence a projection shortcut.
+            let first = bn(inp) + inp * p * 9 + bn(p) + p + p * p * 9 + bn(p) + inp * p + bn(p);
+            let rest = bn(p) + p * p * 9 + bn(p) + p + p * p * 9 + bn(p);
+            if blocks > 0 {
+                let out = side / 2;
+                params += first + (blocks - 1) * rest;
+                macs += inp * p * 9 * side * side + p * p * 9 * out * out + inp * p * out * out;
+                macs += (blocks - 1) * 2 * p * p * 9 * out * out;
+                (inp, side) = (p, out);
             }
         }
-        total + self.fc_in() as u64 * self.num_features as u64
+        let nf = self.num_features as u128;
+        let fc_in = (w << 3) * (self.input_size as u128 / 16).pow(2);
+        Some((params + bn(inp) + fc_in * nf + nf + bn(nf), macs + fc_in * nf))
     }
 }
 
@@ -179,6 +207,31 @@ mod tests {
         assert!(Config::ir50().with_width(0).validate().is_err());
         assert!(Config { layers: [0, 1, 1, 1], ..Config::ir18() }.validate().is_err());
         assert!(Config { dropout: 1.0, ..Config::ir18() }.validate().is_err());
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_and_counts_never_wrap() {
+        // Before: width 10^14 wrapped to 9586298696737015296 parameters in a release build
+        // (and panicked on overflow in a debug one).
+        for cfg in [
+            Config::ir50().with_width(100_000_000_000_000),
+            Config::ir50().with_width(usize::MAX),
+            Config::ir50().with_width(4096),
+            Config { layers: [usize::MAX, 1, 1, 1], ..Config::ir18() },
+            Config { num_features: usize::MAX / 2, ..Config::ir18() },
+        ] {
+            let e = cfg.validate().unwrap_err();
+            assert!(e.contains("parameters") && e.contains("at most 2147483648"), "{cfg:?}: {e}");
+            assert!(cfg.num_params() >= MAX_PARAMS as usize, "{cfg:?}");
+        }
+        let e = Config::ir50().with_input_size(160_000_000_000).validate().unwrap_err();
+        assert!(e.contains("input_size must be at most 1024"), "{e}");
+        assert_eq!(Config::ir50().with_input_size(usize::MAX - 15).macs(), u64::MAX);
+        // Large but accepted shapes count exactly (below u64's range, no saturation).
+        for big in [Config::ir100().with_width(256), Config::ir100().with_input_size(MAX_INPUT_SIZE)] {
+            assert!(big.validate().is_ok(), "{big:?}");
+            assert!(big.num_params() < MAX_PARAMS as usize && big.macs() < u64::MAX / 1024);
+        }
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub mod weights;
 /// The kernels the layers run on, and the typed options that choose them.
 pub use arcface_kernels as kernels;
 pub use arcface_kernels::{select_device, ConvKernel, CudaPool, KernelOptions, NormKernel, Profiler};
-pub use config::Config;
+pub use config::{Config, MAX_INPUT_SIZE, MAX_PARAMS};
 pub use error::{Error, Result};
 pub use init::{init_varmap, init_varmap_with, trainable_vars, ParamKind};
 pub use iresnet::{IBasicBlock, IResNet};

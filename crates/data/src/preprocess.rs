@@ -62,10 +62,22 @@ fn looks_truncated_jpeg(bytes: &[u8]) -> bool {
 }
 
 impl Preprocess {
-    /// Checks the settings (non-empty crop, size > 0).
+    /// Largest output side accepted: the backbone's own input limit
+    /// (`arcface_backbone::MAX_INPUT_SIZE`); a larger size is a typo that would abort on
+    /// allocation (one image of side 10^5 is 30 GB).
+    pub const MAX_SIZE: usize = 1024;
+
+    /// Checks the settings (non-empty crop, 0 < size <= [`Preprocess::MAX_SIZE`]).
     pub fn validate(&self) -> Result<()> {
         if self.size == 0 || self.crop.width == 0 || self.crop.height == 0 {
             return Err(DataError::Config(format!("empty crop or output size: {self:?}")));
+        }
+        if self.size > Self::MAX_SIZE {
+            return Err(DataError::Config(format!(
+                "output size must be at most {} pixels (the standard models take 112), got {}",
+                Self::MAX_SIZE,
+                self.size
+            )));
         }
         Ok(())
     }
@@ -139,16 +151,29 @@ pub fn images_to_tensor(pixels: &[u8], n: usize, size: usize, device: &Device) -
     Tensor::from_vec(data, (n, 3, size, size), device)
 }
 
+/// Largest preview grid (2^28 pixels, 768 MB of RGB): a grid is for looking at, by eye.
+const MAX_GRID_PIXELS: u64 = 1 << 28;
+
 /// Saves a PNG grid of preprocessed images (`cols` per row, 2-pixel gaps) for checking a crop by eye.
 pub fn preview_grid(paths: &[impl AsRef<Path>], preprocess: &Preprocess, cols: usize, out_png: impl AsRef<Path>) -> Result<()> {
     preprocess.validate()?;
     if paths.is_empty() || cols == 0 {
         return Err(DataError::Config("preview_grid needs at least one image and one column".into()));
     }
-    let (s, gap) = (preprocess.size as u32, 2u32);
-    let cols = cols.min(paths.len()) as u32;
-    let rows = paths.len().div_ceil(cols as usize) as u32;
-    let mut grid = RgbImage::from_pixel(cols * (s + gap) + gap, rows * (s + gap) + gap, image::Rgb([255, 255, 255]));
+    let (s, gap) = (preprocess.size as u64, 2u64);
+    let cols = cols.min(paths.len()) as u64;
+    let rows = paths.len().div_ceil(cols as usize) as u64;
+    let (width, height) = (cols * (s + gap) + gap, rows * (s + gap) + gap);
+    // The image crate aborts the process when it cannot allocate the grid; refuse first.
+    if width.saturating_mul(height) > MAX_GRID_PIXELS {
+        return Err(DataError::Config(format!(
+            "a grid of {} crops of {s} px, {cols} per row, is {width}x{height} pixels; at most {MAX_GRID_PIXELS} \
+             (fewer crops, columns or a smaller size)",
+            paths.len()
+        )));
+    }
+    let (s, gap, cols) = (s as u32, gap as u32, cols as u32);
+    let mut grid = RgbImage::from_pixel(width as u32, height as u32, image::Rgb([255, 255, 255]));
     for (i, path) in paths.iter().enumerate() {
         let pixels = preprocess.load(path)?;
         let tile = RgbImage::from_raw(s, s, pixels).ok_or_else(|| DataError::Config("bad tile size".into()))?;
@@ -190,6 +215,22 @@ mod tests {
         assert!(big.crop_resize(&img, "t").unwrap_err().to_string().contains("does not fit"));
         let up = Preprocess { crop: CropBox { x: 0, y: 0, width: 4, height: 4 }, size: 8 };
         assert_eq!(up.crop_resize(&img, "t").unwrap().len(), 8 * 8 * 3);
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_before_any_allocation() {
+        // Before: `arcface preview --size 100000` aborted ("memory allocation of 60004200072
+        // bytes failed"); now the size and the grid are checked first.
+        let huge = Preprocess { size: 100_000, ..Preprocess::default() };
+        let e = huge.validate().unwrap_err().to_string();
+        assert!(e.contains("at most 1024 pixels (the standard models take 112), got 100000"), "{e}");
+        let dir = std::env::temp_dir();
+        let e = preview_grid(&[dir.join("a.png")], &huge, 8, dir.join("grid.png")).unwrap_err().to_string();
+        assert!(e.contains("at most 1024"), "{e}");
+        let many: Vec<_> = (0..100_000).map(|i| dir.join(format!("{i}.png"))).collect();
+        let big = Preprocess { size: 1024, ..Preprocess::default() };
+        let e = preview_grid(&many, &big, 8, dir.join("grid.png")).unwrap_err().to_string();
+        assert!(e.contains("pixels; at most 268435456"), "{e}");
     }
 
     #[test]

@@ -12,14 +12,19 @@ use candle::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use serde::Serialize;
 
-use crate::error::Result;
+use crate::error::{Result, TrainError};
 use crate::optim::{Optimizer, OptimizerConfig};
 use crate::precision::{Precision, PrecisionView};
 use crate::step::{self, StepNet};
 
 mod memory;
 
-pub use memory::{cuda_used_mb, current_rss_mb, peak_rss_mb};
+pub use memory::{cuda_used_mb, current_rss_mb, peak_rss_mb, total_memory_mb};
+
+/// Largest batch a bench accepts: far past any recipe (InsightFace takes 128 per GPU).
+pub const MAX_BATCH: usize = 1 << 16;
+/// Largest class count a bench accepts (InsightFace's largest sets have about 2 M classes).
+pub const MAX_CLASSES: usize = 1 << 24;
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -40,6 +45,36 @@ pub struct BenchSpec {
     pub breakdown: bool,
     /// Print the elapsed time and resident memory after every timed step (to watch for leaks).
     pub trace: bool,
+}
+
+impl BenchSpec {
+    /// Refuses sizes that would abort the process on allocation instead of measuring it: a
+    /// batch or class count past [`MAX_BATCH`] / [`MAX_CLASSES`], and on the CPU a stem
+    /// activation (`batch x width x side^2` f32, the first of many) larger than the machine.
+    pub fn check(&self, device: &Device) -> Result<()> {
+        let fail = |msg: String| Err(TrainError::Setup(msg));
+        if !(1..=MAX_BATCH).contains(&self.batch_size) {
+            return fail(format!("batch size must be in 1..={MAX_BATCH}, got {}", self.batch_size));
+        }
+        if !(1..=MAX_CLASSES).contains(&self.classes) {
+            return fail(format!("classes must be in 1..={MAX_CLASSES}, got {}", self.classes));
+        }
+        let side = self.backbone.input_size as u128;
+        let stem = self.batch_size as u128 * self.backbone.width as u128 * side * side * 4;
+        let total = if device.is_cpu() { total_memory_mb() } else { None };
+        match total {
+            Some(mb) if stem as f64 / 1e6 > mb => fail(format!(
+                "one activation of batch {} at width {} and side {} is {:.1} GB, more than this machine's {:.1} GB; \
+                 lower the batch size, width or input size",
+                self.batch_size,
+                self.backbone.width,
+                side,
+                stem as f64 / 1e9,
+                mb / 1e3
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Milliseconds per step in each phase.
@@ -84,6 +119,7 @@ pub struct Throughput {
 
 /// Runs `spec` on `device` with the backbone on `kernels`.
 pub fn bench_training_step(spec: &BenchSpec, kernels: &KernelOptions, device: &Device) -> Result<Throughput> {
+    spec.check(device)?;
     let cfg = spec.backbone;
     let varmap = VarMap::new();
     let model = init_varmap_with(&cfg, kernels, &varmap, device, 0)?;
@@ -170,4 +206,30 @@ fn phases(
         .map(|(kind, secs, calls)| LayerTime { kind: kind.into(), ms: ms(secs), calls: calls as f64 / n as f64 })
         .collect();
     Ok(Breakdown { forward_ms: ms(f), backward_ms: ms(b), optimizer_ms: ms(o), forward_layers })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(batch_size: usize, classes: usize, width: usize) -> BenchSpec {
+        let backbone = Config::ir18().with_width(width);
+        BenchSpec { backbone, precision: Precision::F32, batch_size, classes, warmup: 0, steps: 1, breakdown: false, trace: false }
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_before_any_allocation() {
+        // Before: `arcface bench --batch-size 100000000000` aborted with "memory allocation of
+        // 1228800000000000 bytes failed"; `--classes 2^32` divided by zero.
+        let cpu = Device::Cpu;
+        let e = spec(100_000_000_000, 10, 8).check(&cpu).unwrap_err().to_string();
+        assert!(e.contains("batch size must be in 1..=65536, got 100000000000"), "{e}");
+        let e = spec(32, 1 << 32, 8).check(&cpu).unwrap_err().to_string();
+        assert!(e.contains("classes must be in 1..=16777216"), "{e}");
+        if total_memory_mb().is_some_and(|mb| mb < 4e6) {
+            let e = spec(MAX_BATCH, 10, 1024).check(&cpu).unwrap_err().to_string();
+            assert!(e.contains("more than this machine's"), "{e}");
+        }
+        assert!(spec(32, 10_000, 64).check(&cpu).is_ok());
+    }
 }

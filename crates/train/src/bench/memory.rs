@@ -13,8 +13,17 @@ pub fn current_rss_mb() -> Option<f64> {
     proc_status_mb("VmRSS:")
 }
 
+/// Physical memory of this machine in MB (Linux `MemTotal`).
+pub fn total_memory_mb() -> Option<f64> {
+    proc_mb("/proc/meminfo", "MemTotal:")
+}
+
 fn proc_status_mb(key: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    proc_mb("/proc/self/status", key)
+}
+
+fn proc_mb(file: &str, key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(file).ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;
     let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb / 1024.0)
@@ -44,6 +53,7 @@ mod tests {
         if cfg!(target_os = "linux") {
             let (now, peak) = (super::current_rss_mb().unwrap(), super::peak_rss_mb().unwrap());
             assert!(now > 0.0 && peak >= now, "{now} {peak}");
+            assert!(super::total_memory_mb().unwrap() > peak);
         }
     }
 }
