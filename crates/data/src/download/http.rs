@@ -82,13 +82,13 @@ impl Fetcher {
                 return Err(DownloadError::HttpStatus {
                     url: url.to_string(),
                     status,
-                    text: r.status_text().to_string(),
+                    text: super::text::escape(r.status_text(), 80),
                 })
             }
             Err(ureq::Error::Transport(t)) => {
                 return Err(DownloadError::Network {
                     url: url.to_string(),
-                    reason: transport_reason(&t),
+                    reason: super::text::escape(&transport_reason(&t), 300),
                 })
             }
         };
@@ -115,7 +115,9 @@ impl Fetcher {
         }
         .map_err(|e| DownloadError::io("opening", part, e))?;
 
-        let reporter = self.progress.start(Task::bytes(label, total).starting_at(offset));
+        let reporter = self
+            .progress
+            .start(Task::bytes(label, total).starting_at(offset));
         let mut reader = response.into_reader();
         let mut buf = vec![0u8; 256 * 1024];
         let mut done = offset;
@@ -132,7 +134,7 @@ impl Fetcher {
                         part: part.to_path_buf(),
                         received: done,
                         expected: ExpectedLen(total),
-                        reason: e.to_string(),
+                        reason: super::text::escape(&e.to_string(), 200),
                     });
                 }
             };

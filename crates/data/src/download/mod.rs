@@ -1,4 +1,7 @@
-//! Downloading and extracting LFW (deep-funneled images and the seven protocol files).
+//! Downloading datasets: LFW (deep-funneled images and the seven protocol files) and the MTCNN
+//! detector weights ([`mtcnn`]). A dataset is a list of files with their known digests
+//! ([`files::Dataset`]), fetched by one routine ([`files`]); LFW adds its archive, extracted
+//! and checked against `lfw-names.txt`.
 //!
 //! [`download_lfw`] produces `<dir>/lfw/lfw-deepfunneled/<Name>/<Name>_NNNN.jpg` (13233 images
 //! of 5749 people) and `pairs.txt people.txt pairsDevTrain.txt pairsDevTest.txt
@@ -29,45 +32,59 @@
 //! **Extraction** is safe ([`extract`]): absolute paths, `..`, links and special files are
 //! refused; it happens in `<dir>/lfw/.extract-tmp-*`, renamed into place only when complete
 //! and verified, and removed on any error. A corrupt or truncated gzip is an error naming the
-//! archive. **Idempotence:** `<dir>/lfw/.download-complete.json` records the digests and the
-//! image count; a run that finds the marker, the seven files with those (still accepted)
-//! digests and the complete tree does nothing and says so. Two runs on the same `dir` at the
-//! same time are not supported.
+//! archive; a write that fails (disk full, `ulimit -f`) names the file and the space needed.
+//! **Idempotence:** `<dir>/lfw/.download-complete.json` records the digests, the image count
+//! and each image's size and SHA-256; a run that finds the marker, the seven files with those
+//! (still accepted) digests and the complete tree with unchanged images does nothing and says
+//! so. A changed or missing image or file is named in a warning and repaired by redoing the
+//! work (the archive is re-extracted from the kept copy or `from`; when no source is left, the
+//! error says what changed). `--from` is checked first: a path that is not there, a file that
+//! is not a gzip archive, or a folder lacking files with no other source allowed, is an error
+//! saying what was found and what was expected. Two runs on the same `dir` at the same time are
+//! not supported.
 
 pub mod checksum;
 pub mod error;
 pub mod extract;
+pub mod files;
 mod http;
 pub mod layout;
+pub mod mtcnn;
 pub mod sources;
+pub mod text;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use checksum::{Checksum, Digests, KnownChecksums, ARCHIVE_NAME, IMAGES_DIR, PROTOCOL_FILES};
 pub use error::DownloadError;
-pub use layout::{ArchiveRecord, ArchiveVerification, FileRecord};
-pub use sources::Source;
+pub use files::{download_files, Dataset, FilesReport, KnownFile};
+pub use layout::{ArchiveRecord, ArchiveVerification, FileRecord, ImageRecord};
+pub use mtcnn::{download_mtcnn, mtcnn_weights, MtcnnWeights};
+pub use sources::{DefaultSources, Source};
 
 use crate::progress::Progress;
+use files::{part_path, rename, Getter};
 use layout::Marker;
 use sources::Candidate;
 
 /// What to download, from where, and how.
 #[derive(Debug, Clone)]
 pub struct DownloadOptions {
-    /// The data folder; LFW goes to `<dir>/lfw/`.
+    /// The data folder; LFW goes to `<dir>/lfw/`, the MTCNN weights to `<dir>/mtcnn/`.
     pub dir: PathBuf,
     /// `--from`: a folder, an archive, or a base URL, tried before mirrors and defaults.
     pub from: Option<Source>,
-    /// Extra base URLs serving the LFW file names, tried after `from`.
+    /// Extra base URLs serving the dataset's file names, tried after `from`.
     pub mirrors: Vec<String>,
-    /// Whether to fall back to the official site and the known per-file copies.
+    /// Whether to fall back to the dataset's default sources (for LFW the official site and
+    /// the known per-file copies).
     pub default_sources: bool,
     /// Where transfer and extraction progress goes (byte counts; a summary line per file
     /// unless silent).
     pub progress: Progress,
-    /// Known-good digests (the real LFW values by default).
+    /// Known-good digests of LFW (the real values by default).
     pub checksums: KnownChecksums,
     /// Retries of an interrupted transfer (each resumes with a Range request).
     pub retries: usize,
@@ -75,7 +92,7 @@ pub struct DownloadOptions {
     pub retry_delay: Duration,
     /// Network read timeout.
     pub timeout: Duration,
-    /// Keep a downloaded archive in `<dir>/lfw/` after extraction.
+    /// Keep a downloaded LFW archive in `<dir>/lfw/` after extraction.
     pub keep_archive: bool,
 }
 
@@ -128,248 +145,219 @@ pub struct DownloadReport {
 pub fn download_lfw(opts: &DownloadOptions) -> Result<DownloadReport, DownloadError> {
     let lfw_dir = opts.dir.join(crate::lfw::LFW_SUBDIR);
     let images_dir = lfw_dir.join(IMAGES_DIR);
-    match &opts.from {
-        Some(Source::Folder(p)) if !p.is_dir() => {
-            return Err(DownloadError::Options(format!(
-                "--from {}: no such folder",
-                p.display()
-            )))
+    files::check_from_exists(opts)?;
+    let why = match check_complete(opts, &lfw_dir, &images_dir) {
+        Check::Complete(report) => {
+            tracing::info!(
+                "LFW already complete in {} ({} images of {} people, files and images verified): nothing to do",
+                lfw_dir.display(),
+                report.images,
+                report.identities
+            );
+            return Ok(*report);
         }
-        Some(Source::Archive(p)) if !p.is_file() => {
-            return Err(DownloadError::Options(format!(
-                "--from {}: no such file",
-                p.display()
-            )))
+        Check::Redo(why) => why,
+    };
+    match fetch_and_extract(opts, &lfw_dir, &images_dir) {
+        Err(e) => match why {
+            Some(changed) if !matches!(e, DownloadError::Options(_)) => {
+                Err(DownloadError::Repair {
+                    changed,
+                    error: Box::new(e),
+                })
+            }
+            _ => Err(e),
+        },
+        ok => ok,
+    }
+}
+
+impl Dataset {
+    /// LFW's protocol files with the given digests, its archive, and its default sources.
+    pub fn lfw(checksums: &KnownChecksums) -> Self {
+        Dataset {
+            name: "LFW".into(),
+            subdir: crate::lfw::LFW_SUBDIR.into(),
+            files: PROTOCOL_FILES
+                .iter()
+                .map(|name| KnownFile {
+                    name: name.to_string(),
+                    accepted: checksums.for_file(name).to_vec(),
+                })
+                .collect(),
+            archive: Some(ARCHIVE_NAME.into()),
+            extras: Vec::new(),
+            defaults: DefaultSources::lfw(),
         }
-        _ => {}
     }
-    if let Some(report) = check_complete(opts, &lfw_dir, &images_dir) {
-        tracing::info!(
-            "LFW already complete in {} ({} images of {} people, files verified): nothing to do",
-            lfw_dir.display(),
-            report.images,
-            report.identities
-        );
-        return Ok(report);
-    }
-    std::fs::create_dir_all(&lfw_dir).map_err(|e| DownloadError::io("creating", &lfw_dir, e))?;
-    remove_stale_tmp(&lfw_dir)?;
-    let fetcher = http::Fetcher::new(opts.timeout, opts.retries, opts.retry_delay, opts.progress.clone());
-    let mut downloaded = 0u64;
+}
+
+fn fetch_and_extract(
+    opts: &DownloadOptions,
+    lfw_dir: &Path,
+    images_dir: &Path,
+) -> Result<DownloadReport, DownloadError> {
+    let dataset = Dataset::lfw(&opts.checksums);
+    let getter = Getter::new(opts, &dataset, lfw_dir);
+    getter.check_from()?;
+    std::fs::create_dir_all(lfw_dir).map_err(|e| DownloadError::io("creating", lfw_dir, e))?;
+    remove_stale_tmp(lfw_dir)?;
 
     let mut files = Vec::new();
-    for name in PROTOCOL_FILES {
-        let cands = sources::candidates(
-            name,
-            &lfw_dir,
-            opts.from.as_ref(),
-            &opts.mirrors,
-            opts.default_sources,
-        );
-        let accepted = opts.checksums.for_file(name);
-        let record = first_success(name, &cands, |cand| {
-            obtain_file(&fetcher, name, cand, &lfw_dir, accepted, &mut downloaded)
-        })?;
-        files.push(record);
+    for file in &dataset.files {
+        files.push(getter.get(file)?);
     }
 
     let names_path = lfw_dir.join("lfw-names.txt");
     let names = layout::read_names(&names_path)?;
-    let cands = sources::candidates(
-        ARCHIVE_NAME,
-        &lfw_dir,
-        opts.from.as_ref(),
-        &opts.mirrors,
-        opts.default_sources,
-    );
-    let (archive, (identities, images)) = first_success(ARCHIVE_NAME, &cands, |cand| {
-        let (path, record) = obtain_archive(
-            &fetcher,
-            cand,
-            &lfw_dir,
-            &opts.checksums.archive,
-            &mut downloaded,
-        )?;
-        let downloaded_here = matches!(cand, Candidate::Remote(_));
-        let counts = match extract_into_place(&path, &lfw_dir, &names, &names_path, &opts.progress) {
-            Ok(counts) => counts,
-            Err(e) => {
-                if downloaded_here {
-                    // A bad download is worth nothing; the next source (or run) fetches anew.
-                    let _ = std::fs::remove_file(&path);
-                }
-                return Err(e);
+    let cands = getter.candidates(ARCHIVE_NAME);
+    let (archive, (identities, images, records)) =
+        getter.first_success(ARCHIVE_NAME, &cands, |cand| {
+            let (path, record) = obtain_archive(&getter, cand, lfw_dir, &opts.checksums.archive)?;
+            let downloaded_here = matches!(cand, Candidate::Remote(_));
+            let extracted =
+                match extract_into_place(&path, lfw_dir, &names, &names_path, &opts.progress) {
+                    Ok(extracted) => extracted,
+                    Err(e) => {
+                        if downloaded_here && !e.is_out_of_space() {
+                            // A bad download is worth nothing; the next source (or run) fetches anew.
+                            let _ = std::fs::remove_file(&path);
+                        }
+                        return Err(e);
+                    }
+                };
+            if downloaded_here && !opts.keep_archive {
+                std::fs::remove_file(&path).map_err(|e| DownloadError::io("removing", &path, e))?;
             }
-        };
-        if downloaded_here && !opts.keep_archive {
-            std::fs::remove_file(&path).map_err(|e| DownloadError::io("removing", &path, e))?;
-        }
-        Ok((record, counts))
-    })?;
+            Ok((record, extracted))
+        })?;
 
     let marker = Marker {
-        format: 1,
+        format: layout::MARKER_FORMAT,
         identities,
         images,
         files,
         archive,
+        image_digests: records,
     };
-    layout::write_marker(&lfw_dir, &marker)?;
+    layout::write_marker(lfw_dir, &marker)?;
     tracing::info!(
         "LFW ready in {}: {images} images of {identities} people",
         lfw_dir.display()
     );
     Ok(DownloadReport {
-        lfw_dir,
-        images_dir,
+        lfw_dir: lfw_dir.to_path_buf(),
+        images_dir: images_dir.to_path_buf(),
         already_complete: false,
         identities,
         images,
         files: marker.files,
         archive: marker.archive,
-        bytes_downloaded: downloaded,
+        bytes_downloaded: getter.downloaded.get(),
     })
 }
 
-/// The report of a previous complete run, when everything it recorded still holds.
-fn check_complete(
-    opts: &DownloadOptions,
-    lfw_dir: &Path,
-    images_dir: &Path,
-) -> Option<DownloadReport> {
-    let marker = layout::read_marker(lfw_dir)?;
+/// What a previous run left.
+enum Check {
+    /// Everything it recorded still holds.
+    Complete(Box<DownloadReport>),
+    /// Work to do; with what changed since the previous complete run, if there was one.
+    Redo(Option<String>),
+}
+
+/// Whether a previous complete run's files and images are all still as recorded.
+fn check_complete(opts: &DownloadOptions, lfw_dir: &Path, images_dir: &Path) -> Check {
+    let Some(mut marker) = layout::read_marker(lfw_dir) else {
+        return Check::Redo(None);
+    };
+    let redo = |why: String| {
+        tracing::warn!("{why}: repairing");
+        Check::Redo(Some(why))
+    };
     for name in PROTOCOL_FILES {
-        let record = marker.files.iter().find(|f| f.name == name)?;
-        let digests = checksum::digest_file(&lfw_dir.join(name)).ok()?;
-        if digests != record.digests || digests.verify(opts.checksums.for_file(name), name).is_err()
-        {
-            tracing::info!("{name} changed since the last run: redoing");
-            return None;
+        let path = lfw_dir.join(name);
+        let Some(record) = marker.files.iter().find(|f| f.name == name) else {
+            return Check::Redo(None);
+        };
+        match checksum::digest_file(&path) {
+            Ok(d)
+                if d == record.digests && d.verify(opts.checksums.for_file(name), name).is_ok() => {
+            }
+            Ok(_) => {
+                return redo(format!(
+                    "{} changed since it was verified",
+                    text::path(&path)
+                ))
+            }
+            Err(e) => return redo(e.to_string()),
         }
     }
     let names_path = lfw_dir.join("lfw-names.txt");
-    let names = layout::read_names(&names_path).ok()?;
-    match layout::verify_tree(images_dir, &names, &names_path, images_dir) {
-        Ok((identities, images)) if (identities, images) == (marker.identities, marker.images) => {
-            Some(DownloadReport {
-                lfw_dir: lfw_dir.to_path_buf(),
-                images_dir: images_dir.to_path_buf(),
-                already_complete: true,
-                identities,
-                images,
-                files: marker.files,
-                archive: marker.archive,
-                bytes_downloaded: 0,
-            })
-        }
-        Ok(_) => None,
-        Err(e) => {
-            tracing::info!("previous extraction incomplete ({e}): redoing");
-            None
-        }
-    }
-}
-
-/// Tries `f` on each candidate; the first success wins. Disk-full stops at once.
-fn first_success<T>(
-    file: &str,
-    cands: &[Candidate],
-    mut f: impl FnMut(&Candidate) -> Result<T, DownloadError>,
-) -> Result<T, DownloadError> {
-    let mut attempts = Vec::new();
-    for cand in cands {
-        if let Candidate::Local(p) = cand {
-            if !p.is_file() {
-                continue;
-            }
-        }
-        match f(cand) {
-            Ok(v) => return Ok(v),
-            Err(e @ DownloadError::DiskFull { .. }) => return Err(e),
-            Err(e) => {
-                tracing::warn!("{file} from {cand}: {e}");
-                attempts.push((cand.to_string(), e));
-            }
-        }
-    }
-    match attempts.len() {
-        0 => Err(DownloadError::NoSource {
-            file: file.to_string(),
-        }),
-        1 => Err(attempts.remove(0).1),
-        _ => Err(DownloadError::AllSourcesFailed {
-            file: file.to_string(),
-            attempts,
-        }),
-    }
-}
-
-fn part_path(dest: &Path) -> PathBuf {
-    let mut s = dest.as_os_str().to_owned();
-    s.push(".part");
-    PathBuf::from(s)
-}
-
-fn rename(from: &Path, to: &Path) -> Result<(), DownloadError> {
-    std::fs::rename(from, to).map_err(|e| DownloadError::io("renaming to", to, e))
-}
-
-/// Gets one protocol file from `cand` into `<lfw_dir>/<name>`, verified.
-fn obtain_file(
-    fetcher: &http::Fetcher,
-    name: &str,
-    cand: &Candidate,
-    lfw_dir: &Path,
-    accepted: &[Checksum],
-    downloaded: &mut u64,
-) -> Result<FileRecord, DownloadError> {
-    let dest = lfw_dir.join(name);
-    let part = part_path(&dest);
-    let origin = cand.to_string();
-    let checked = match cand {
-        Candidate::Local(src) if *src == dest => dest.clone(),
-        Candidate::Local(src) => {
-            std::fs::copy(src, &part).map_err(|e| DownloadError::io("copying to", &part, e))?;
-            part.clone()
-        }
-        Candidate::Remote(url) => {
-            *downloaded += fetcher.fetch(url, &part, name)?;
-            part.clone()
-        }
+    let Ok(names) = layout::read_names(&names_path) else {
+        return Check::Redo(None);
     };
-    let digests = checksum::digest_file(&checked)?;
-    if let Err(e) = digests.verify(accepted, &format!("{name} from {origin}")) {
-        if checked == part {
-            // A wrong prefix would poison every later resume.
-            let _ = std::fs::remove_file(&part);
+    let (identities, images) =
+        match layout::verify_tree(images_dir, &names, &names_path, images_dir) {
+            Ok(counts) if counts == (marker.identities, marker.images) => counts,
+            Ok(_) => return Check::Redo(None),
+            Err(e) => return redo(format!("the extracted images are incomplete ({e})")),
+        };
+    if marker.image_digests.is_empty() {
+        // A format-1 marker: record the images as they are, so later runs can check them.
+        match layout::record_tree(images_dir) {
+            Ok(records) => {
+                marker.image_digests = records;
+                marker.format = layout::MARKER_FORMAT;
+                if let Err(e) = layout::write_marker(lfw_dir, &marker) {
+                    tracing::warn!("could not record the image digests: {e}");
+                }
+            }
+            Err(e) => return redo(e.to_string()),
         }
-        return Err(e);
+    } else {
+        let changed = layout::changed_files(images_dir, &marker.image_digests);
+        if !changed.is_empty() || marker.image_digests.len() != images {
+            let listed: Vec<String> = changed
+                .iter()
+                .take(3)
+                .map(|(rel, how)| format!("{} ({how})", text::escape(rel, 200)))
+                .collect();
+            return redo(format!(
+                "{} extracted image(s) in {} differ from the archive: {}{}",
+                changed.len(),
+                text::path(images_dir),
+                listed.join(", "),
+                if changed.len() > 3 { ", ..." } else { "" }
+            ));
+        }
     }
-    if checked == part {
-        rename(&part, &dest)?;
-    }
-    Ok(FileRecord {
-        name: name.to_string(),
-        origin,
-        digests,
-    })
+    Check::Complete(Box::new(DownloadReport {
+        lfw_dir: lfw_dir.to_path_buf(),
+        images_dir: images_dir.to_path_buf(),
+        already_complete: true,
+        identities,
+        images,
+        files: marker.files,
+        archive: marker.archive,
+        bytes_downloaded: 0,
+    }))
 }
 
 /// Gets the archive from `cand`: a local one is used in place, a remote one downloaded to
 /// `<lfw_dir>/lfw-deepfunneled.tgz`. Returns its path and how far its checksum vouches for it.
 fn obtain_archive(
-    fetcher: &http::Fetcher,
+    getter: &Getter,
     cand: &Candidate,
     lfw_dir: &Path,
     accepted: &[Checksum],
-    downloaded: &mut u64,
 ) -> Result<(PathBuf, ArchiveRecord), DownloadError> {
     let path = match cand {
         Candidate::Local(p) => p.clone(),
         Candidate::Remote(url) => {
             let dest = lfw_dir.join(ARCHIVE_NAME);
             let part = part_path(&dest);
-            *downloaded += fetcher.fetch(url, &part, ARCHIVE_NAME)?;
+            let n = getter.fetcher.fetch(url, &part, ARCHIVE_NAME)?;
+            getter.downloaded.set(getter.downloaded.get() + n);
             rename(&part, &dest)?;
             dest
         }
@@ -404,18 +392,19 @@ fn obtain_archive(
     ))
 }
 
-/// Extracts into a temporary folder, verifies the tree, and renames it into place.
+/// Extracts into a temporary folder, verifies the tree, and renames it into place. Returns
+/// (people, images, each image's digests by its path under `lfw-deepfunneled/`).
 fn extract_into_place(
     archive: &Path,
     lfw_dir: &Path,
-    names: &std::collections::BTreeMap<String, u32>,
+    names: &BTreeMap<String, u32>,
     names_path: &Path,
     progress: &Progress,
-) -> Result<(usize, usize), DownloadError> {
+) -> Result<(usize, usize, BTreeMap<String, ImageRecord>), DownloadError> {
     let tmp = lfw_dir.join(format!(".extract-tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir(&tmp).map_err(|e| DownloadError::io("creating", &tmp, e))?;
     let result = (|| {
+        std::fs::create_dir(&tmp).map_err(|e| DownloadError::io("creating", &tmp, e))?;
         let summary = extract::unpack_tgz(archive, &tmp, progress)?;
         if let Some(bad) = summary.bad_jpegs.first() {
             return Err(DownloadError::ContentMismatch {
@@ -427,17 +416,34 @@ fn extract_into_place(
                 ),
             });
         }
-        let counts = layout::verify_tree(&tmp.join(IMAGES_DIR), names, names_path, archive)?;
+        let (identities, images) =
+            layout::verify_tree(&tmp.join(IMAGES_DIR), names, names_path, archive)?;
+        let prefix = format!("{IMAGES_DIR}/");
+        let records: BTreeMap<String, ImageRecord> = summary
+            .written
+            .into_iter()
+            .filter_map(|(rel, r)| Some((rel.strip_prefix(&prefix)?.to_string(), r)))
+            .collect();
         let final_dir = lfw_dir.join(IMAGES_DIR);
         if final_dir.exists() {
             std::fs::remove_dir_all(&final_dir)
                 .map_err(|e| DownloadError::io("removing", &final_dir, e))?;
         }
         rename(&tmp.join(IMAGES_DIR), &final_dir)?;
-        Ok(counts)
+        Ok((identities, images, records))
     })();
     let _ = std::fs::remove_dir_all(&tmp);
-    result
+    result.map_err(|e| match e {
+        DownloadError::Io { .. }
+        | DownloadError::DiskFull { .. }
+        | DownloadError::FileTooLarge { .. } => DownloadError::Extracting {
+            archive: archive.to_path_buf(),
+            into: lfw_dir.to_path_buf(),
+            needed: extract::gzip_uncompressed_size(archive),
+            error: Box::new(e),
+        },
+        e => e,
+    })
 }
 
 /// Removes `.extract-tmp-*` folders left by killed runs.

@@ -1,12 +1,16 @@
-//! Where each file can come from, in the order tried.
+//! Where each file can come from, in the order tried: the copy already in place, `--from`,
+//! the mirrors, then the dataset's [`DefaultSources`].
 //!
-//! Defaults: the official LFW site (https, then http) for every file, then the figshare copies
-//! that scikit-learn downloads for `pairs.txt`, `pairsDevTrain.txt` and `pairsDevTest.txt`
-//! (`ndownloader.figshare.com/files/5976006`, `.../5976012`, `.../5976009`; their SHA-256 in
-//! scikit-learn equal ours). No public copy of the deep-funneled `.tgz` itself was found
-//! referenced besides the LFW site; other hosts serve other variants (figshare: the funneled
-//! and original archives; archive.org: a zip), so they are not listed. Users add theirs with
-//! `mirrors` (base URLs serving the same file names) or `from`.
+//! LFW's defaults: the official LFW site (https, then http) for every file, then the figshare
+//! copies that scikit-learn downloads for `pairs.txt`, `pairsDevTrain.txt` and
+//! `pairsDevTest.txt` (`ndownloader.figshare.com/files/5976006`, `.../5976012`,
+//! `.../5976009`; their SHA-256 in scikit-learn equal ours). No public copy of the
+//! deep-funneled `.tgz` itself was found referenced besides the LFW site; other hosts serve
+//! other variants (figshare: the funneled and original archives; archive.org: a zip), so they
+//! are not listed. MTCNN's defaults: the `data/` folder of facenet-pytorch's repository
+//! (timesler/facenet-pytorch on GitHub), raw.githubusercontent.com first, then github.com's
+//! `raw/` redirect. Users add theirs with `mirrors` (base URLs serving the same file names) or
+//! `from`.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -33,14 +37,51 @@ pub const FILE_MIRRORS: [(&str, &str); 3] = [
     ),
 ];
 
+/// facenet-pytorch's `data/` folder, where `pnet.pt`, `rnet.pt` and `onet.pt` are published.
+pub const MTCNN_BASE_URLS: [&str; 2] = [
+    "https://raw.githubusercontent.com/timesler/facenet-pytorch/master/data/",
+    "https://github.com/timesler/facenet-pytorch/raw/master/data/",
+];
+
+/// A dataset's built-in sources, tried after `--from` and the mirrors.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DefaultSources {
+    /// Base URLs serving every file by name.
+    pub base_urls: Vec<String>,
+    /// Copies of single files elsewhere: (file name, URL).
+    pub file_urls: Vec<(String, String)>,
+}
+
+impl DefaultSources {
+    /// The official LFW site, then the figshare copies of three protocol files.
+    pub fn lfw() -> Self {
+        DefaultSources {
+            base_urls: OFFICIAL_BASE_URLS.iter().map(|s| s.to_string()).collect(),
+            file_urls: FILE_MIRRORS
+                .iter()
+                .map(|(n, u)| (n.to_string(), u.to_string()))
+                .collect(),
+        }
+    }
+
+    /// facenet-pytorch's repository.
+    pub fn mtcnn() -> Self {
+        DefaultSources {
+            base_urls: MTCNN_BASE_URLS.iter().map(|s| s.to_string()).collect(),
+            file_urls: Vec::new(),
+        }
+    }
+}
+
 /// What `--from` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// A local folder holding `lfw-deepfunneled.tgz` and the protocol files.
+    /// A local folder holding the dataset's files (for LFW: `lfw-deepfunneled.tgz` and the
+    /// protocol files).
     Folder(PathBuf),
-    /// A local archive; protocol files are taken from beside it when present.
+    /// A local file: LFW's archive, with the protocol files taken from beside it when present.
     Archive(PathBuf),
-    /// A base URL serving the same file names as the LFW site.
+    /// A base URL serving the dataset's file names.
     Url(String),
 }
 
@@ -85,20 +126,22 @@ pub fn join_url(base: &str, name: &str) -> String {
     format!("{}/{}", base.trim_end_matches('/'), name)
 }
 
-/// The candidates for `name`, in order: the copy already in `lfw_dir`, `from`, `mirrors`,
-/// then (if `defaults`) the official site and the per-file copies.
+/// The candidates for `name`, in order: the copy already in `dir`, `from`, `mirrors`, then
+/// the `defaults` when given. A [`Source::Archive`] stands for the file `single` (LFW's
+/// archive); the other files are looked for beside it.
 pub fn candidates(
     name: &str,
-    lfw_dir: &Path,
+    dir: &Path,
     from: Option<&Source>,
     mirrors: &[String],
-    defaults: bool,
+    defaults: Option<&DefaultSources>,
+    single: Option<&str>,
 ) -> Vec<Candidate> {
-    let mut out = vec![Candidate::Local(lfw_dir.join(name))];
+    let mut out = vec![Candidate::Local(dir.join(name))];
     match from {
-        Some(Source::Folder(dir)) => out.push(Candidate::Local(dir.join(name))),
+        Some(Source::Folder(d)) => out.push(Candidate::Local(d.join(name))),
         Some(Source::Archive(archive)) => {
-            let is_archive = name == super::checksum::ARCHIVE_NAME;
+            let is_archive = single == Some(name);
             match (is_archive, archive.parent()) {
                 (true, _) => out.push(Candidate::Local(archive.clone())),
                 (false, Some(dir)) => out.push(Candidate::Local(dir.join(name))),
@@ -109,17 +152,17 @@ pub fn candidates(
         None => {}
     }
     out.extend(mirrors.iter().map(|m| Candidate::Remote(join_url(m, name))));
-    if defaults {
+    if let Some(d) = defaults {
         out.extend(
-            OFFICIAL_BASE_URLS
+            d.base_urls
                 .iter()
                 .map(|b| Candidate::Remote(join_url(b, name))),
         );
         out.extend(
-            FILE_MIRRORS
+            d.file_urls
                 .iter()
-                .filter(|(n, _)| *n == name)
-                .map(|(_, u)| Candidate::Remote(u.to_string())),
+                .filter(|(n, _)| n == name)
+                .map(|(_, u)| Candidate::Remote(u.clone())),
         );
     }
     let mut unique = Vec::with_capacity(out.len());
@@ -163,7 +206,8 @@ mod tests {
             lfw,
             Some(&Source::Url("http://m1/".into())),
             &["http://m2".into()],
-            true,
+            Some(&DefaultSources::lfw()),
+            None,
         );
         let s: Vec<String> = c.iter().map(|c| c.to_string()).collect();
         assert_eq!(
@@ -182,13 +226,44 @@ mod tests {
             lfw,
             Some(&Source::Archive("/x/a.tgz".into())),
             &[],
-            false,
+            None,
+            Some("lfw-deepfunneled.tgz"),
         );
         assert_eq!(
             c,
             [
                 Candidate::Local(lfw.join("people.txt")),
                 Candidate::Local("/x/people.txt".into())
+            ]
+        );
+        let c = candidates(
+            "lfw-deepfunneled.tgz",
+            lfw,
+            Some(&Source::Archive("/x/a.tgz".into())),
+            &[],
+            None,
+            Some("lfw-deepfunneled.tgz"),
+        );
+        assert_eq!(c[1], Candidate::Local("/x/a.tgz".into()));
+    }
+
+    #[test]
+    fn mtcnn_defaults_are_facenet_pytorch_raw_urls() {
+        let c = candidates(
+            "pnet.pt",
+            Path::new("/d/mtcnn"),
+            None,
+            &[],
+            Some(&DefaultSources::mtcnn()),
+            None,
+        );
+        let s: Vec<String> = c.iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            s,
+            [
+                "/d/mtcnn/pnet.pt",
+                "https://raw.githubusercontent.com/timesler/facenet-pytorch/master/data/pnet.pt",
+                "https://github.com/timesler/facenet-pytorch/raw/master/data/pnet.pt",
             ]
         );
     }
