@@ -1,10 +1,10 @@
 //! `norm_crop` against InsightFace's (skimage `SimilarityTransform` + OpenCV `warpAffine`):
 //! fixture and generating script in `tests/fixtures/` (`make_align_fixture.py`).
 //!
-//! The synthetic pictures need no file. The 100 LFW photos (when
-//! `data/lfw` is there, as in CI) go through two different JPEG decoders (OpenCV's libjpeg and
-//! the `image` crate's), so their crops are compared by the mean difference per pixel, which
-//! the acceptance asks to be within 1/255.
+//! The synthetic pictures need no file. The 100 LFW photos (when `data/lfw` is there, as in
+//! CI) are decoded by `load_photo`, libjpeg-turbo as in OpenCV, so the remaining differences
+//! are the warp's rounding; crops are compared by the mean difference per pixel, which the
+//! acceptance asks to be within 1/255.
 
 use std::path::{Path, PathBuf};
 
@@ -81,7 +81,7 @@ fn lfw_crops_match_insightface_norm_crop() {
     let mut worst = 0.0f64;
     for case in cases {
         let path: PathBuf = root.join(case["image"].as_str().unwrap());
-        let photo = image::open(&path).unwrap().to_rgb8();
+        let photo = arcface_face::load_photo(&path).unwrap();
         let photo = match case["variant"].as_str().unwrap() {
             "scaled" => RgbImage::from_fn(photo.width() * 2, photo.height() * 2, |x, y| *photo.get_pixel(x / 2, y / 2)),
             "canvas" => {
