@@ -221,7 +221,9 @@ pub fn parse_pairs(text: &str, path: &Path) -> Result<PairsFile> {
 pub fn parse_people_folds(text: &str, path: &Path) -> Result<Vec<Vec<Person>>> {
     let mut cur = Cursor::new(text, path);
     let (_, h) = cur.header(1, "the fold count")?;
-    let mut folds = Vec::with_capacity(h[0]);
+    // The count is the file's word, not a size to reserve: a damaged header of 2^64 - 1 folds
+    // would abort the process on allocation instead of failing on the missing lines.
+    let mut folds = Vec::new();
     for fold in 0..h[0] {
         let (_, n) = cur.header(1, &format!("the people count of fold {fold}"))?;
         let people = (0..n[0]).map(|_| cur.person("a `name count` line")).collect::<Result<Vec<_>>>()?;
