@@ -1,15 +1,10 @@
 //! The `arcface` binary as a user runs it: outputs, exit codes and error messages.
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
 
-fn arcface() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_arcface"))
-}
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use common::{arcface, workspace};
 
 #[test]
 fn summary_prints_insightface_r50_counts() {

@@ -147,8 +147,13 @@ pub fn replace_atomic(path: &Path, write: impl FnOnce(&Path) -> std::io::Result<
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    write(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|e| Error::io(&tmp, e))?;
+    let written = write(&tmp).and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()));
+    if let Err(e) = written {
+        // A full disk or a file-size limit: leave no half-written temporary behind, and name
+        // the file the user asked for (the old one, if any, is untouched).
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
