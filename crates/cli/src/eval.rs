@@ -120,20 +120,28 @@ pub struct VerifyArgs {
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    #[command(flatten)]
+    pub faces: crate::faces::FaceArgs,
 }
 
 pub fn run_verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let kernels = crate::kernel_env::from_env();
+    let model = a.model.required()?;
+    model.check_exists()?;
     let opts = VerifyOptions {
-        model: a.model.required()?,
+        model,
         image_a: a.a,
         image_b: a.b,
+        input: a.faces.input()?,
         threshold: a.threshold,
         device: arcface_backbone::select_device(&a.device, kernels.cuda_pool)?,
         kernels,
         flip: !a.no_flip,
     };
     let r = verify(&opts)?;
+    for note in r.photos.iter().filter_map(|p| p.note()) {
+        eprintln!("{note}");
+    }
     println!("similarity {:.4}", r.similarity);
     println!("threshold  {:.4} ({})", r.threshold, r.threshold_source);
     println!("{}", r.verdict());
@@ -163,15 +171,25 @@ pub struct EmbedArgs {
     /// auto, cpu or cuda.
     #[arg(long, default_value = "auto")]
     pub device: String,
+    #[command(flatten)]
+    pub faces: crate::faces::FaceArgs,
 }
 
 pub fn run_embed(a: EmbedArgs) -> anyhow::Result<ExitCode> {
     let model: ModelSource = a.model.required()?;
+    model.check_exists()?;
+    // A .npy holds normalized pixels already: no photo, no face to find.
+    let faces = if a.input.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+        arcface_eval::FaceInput::Center
+    } else {
+        a.faces.input()?
+    };
     let kernels = crate::kernel_env::from_env();
     let opts = EmbedOptions {
         model,
         input: a.input,
         output: a.output,
+        faces,
         device: arcface_backbone::select_device(&a.device, kernels.cuda_pool)?,
         kernels,
         config: EmbedConfig {
@@ -182,6 +200,12 @@ pub fn run_embed(a: EmbedArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let r = embed_command(&opts)?;
+    for note in r.photos.iter().filter_map(|p| p.note()) {
+        eprintln!("{note}");
+    }
+    for s in &r.skipped {
+        eprintln!("skipped {}: {}", s.path.display(), s.reason);
+    }
     println!("wrote {} x {} embeddings to {}", r.count, r.dim, r.output.display());
     if let Some(list) = &r.list {
         println!("file list in {}", list.display());

@@ -4,10 +4,13 @@
 //! for DIFFERENT, so a failure must not look like either).
 
 
+mod align;
 mod bench;
 mod compose;
+mod detect;
 mod download;
 mod eval;
+mod faces;
 mod kernel_env;
 mod pipeline;
 mod preview;
@@ -33,6 +36,10 @@ struct Cli {
 enum Command {
     /// Fetch, verify and extract a dataset (`lfw`) into `<dir>/lfw/`.
     Download(download::DownloadArgs),
+    /// Find the faces in photos: box, score and five landmarks per face, as JSON.
+    Detect(detect::DetectArgs),
+    /// Cut the main face of every photo in a folder, aligned to the ArcFace template, as PNGs.
+    Align(align::AlignArgs),
     /// Write a PNG grid of preprocessed training crops, to check the crop by eye.
     Preview(preview::PreviewArgs),
     /// Train a backbone with a margin head.
@@ -118,6 +125,8 @@ fn positive(text: &str) -> Result<usize, String> {
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Download(a) => download::run(a),
+        Command::Detect(a) => detect::run(a),
+        Command::Align(a) => align::run(a),
         Command::Preview(a) => preview::run(a),
         Command::Train(a) => train::run(*a),
         Command::Eval(a) => eval::run_eval(a),

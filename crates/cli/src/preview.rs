@@ -47,7 +47,7 @@ pub fn run(a: PreviewArgs) -> anyhow::Result<ExitCode> {
     let paths = &split.train.paths;
     let step = (paths.len() / a.count.max(1)).max(1);
     let picked: Vec<_> = paths.iter().step_by(step).take(a.count).cloned().collect();
-    let pre = Preprocess { crop: a.crop.unwrap_or(CropBox::LFW), size: a.size };
+    let pre = Preprocess { crop: a.crop.unwrap_or(CropBox::LFW), size: a.size, align: arcface_data::Align::Center };
     if let Some(parent) = a.out.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }

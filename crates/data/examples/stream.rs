@@ -35,7 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let split = Lfw::open(root)?.split(&protocol)?;
     let train = split.train;
     println!("{protocol}: {} images of {} identities", train.len(), train.num_classes());
-    let pre = Preprocess { crop: CropBox::LFW, size };
+    let pre = Preprocess { crop: CropBox::LFW, size, ..Preprocess::default() };
     let t = Instant::now();
     let cache = ImageCache::build_or_open(&train.paths, &pre, "data/cache", Progress::sink(Stderr))?;
     println!("cache ready in {:.1} s ({} images, {size} px)", t.elapsed().as_secs_f64(), cache.len());

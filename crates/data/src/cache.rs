@@ -19,8 +19,9 @@ use crate::error::{DataError, Result};
 use crate::preprocess::Preprocess;
 use crate::progress::{Progress, Task};
 
-/// Bump when the file layout or the preprocessing code changes meaning.
-const FORMAT_VERSION: u32 = 1;
+/// Bump when the file layout or the preprocessing code changes meaning (2: JPEGs decoded by
+/// libjpeg-turbo).
+const FORMAT_VERSION: u32 = 2;
 
 /// What the JSON sidecar next to a cache file records.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

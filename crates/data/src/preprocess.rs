@@ -1,15 +1,19 @@
-//! Face preprocessing: decode a JPEG/PNG, crop a fixed box and resize it to `size x size` RGB
-//! (u8, HWC), then normalize to `(x/255 - 0.5)/0.5` in NCHW f32 as InsightFace's
-//! `arcface_torch` does. LFW deep-funneled faces are centred in 250x250; the default box was
-//! chosen by looking at a grid of crops (see `preview_grid`) so that it spans the eyebrows to
-//! the chin like InsightFace's aligned 112x112 faces.
+//! Face preprocessing: decode a JPEG/PNG (upright, libjpeg-turbo as Pillow; see
+//! `arcface_face::photo`), cut the face to `size x size` RGB (u8, HWC), then normalize to
+//! `(x/255 - 0.5)/0.5` in NCHW f32 as InsightFace's `arcface_torch` does.
+//!
+//! Two ways to cut the face ([`Align`]): a fixed box resized (`center`; LFW deep-funneled faces
+//! are centred in 250x250, and the default box was chosen by looking at a grid of crops, see
+//! `preview_grid`, so that it spans the eyebrows to the chin like InsightFace's aligned faces),
+//! or MTCNN detection and 5-point alignment to the ArcFace template (`mtcnn`), as InsightFace
+//! prepares its training sets. A photo in which MTCNN finds no face falls back to the fixed box,
+//! so a training set keeps every image.
 
-use std::io::Cursor;
 use std::path::Path;
 
 use candle::{Device, Tensor};
 use image::imageops::FilterType;
-use image::{ImageReader, RgbImage};
+use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{DataError, Result};
@@ -36,29 +40,43 @@ impl CropBox {
     pub const LFW: CropBox = CropBox { x: 68, y: 74, width: 114, height: 114 };
 }
 
+/// How the face is cut out of a photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Align {
+    /// The fixed crop box, resized.
+    #[default]
+    Center,
+    /// MTCNN's landmarks mapped onto the ArcFace template (the largest face; the fixed box
+    /// when none is found). Needs [`crate::faces::load_detector`] first.
+    Mtcnn,
+}
+
+impl std::fmt::Display for Align {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Align::Center => "center",
+            Align::Mtcnn => "mtcnn",
+        })
+    }
+}
+
 /// Crop-then-resize settings shared by training, evaluation and the cache key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Preprocess {
-    /// Region of the source image to keep.
+    /// Region of the source image to keep (`center`, and the fallback of `mtcnn`).
     pub crop: CropBox,
     /// Output side length (112 for IResNets).
     pub size: usize,
+    /// How the face is cut; runs saved before alignment existed read as `center`.
+    #[serde(default)]
+    pub align: Align,
 }
 
 impl Default for Preprocess {
     fn default() -> Self {
-        Preprocess { crop: CropBox::LFW, size: 112 }
+        Preprocess { crop: CropBox::LFW, size: 112, align: Align::Center }
     }
-}
-
-/// A JPEG must end with the EOI marker; the decoder silently grey-fills truncated files, and
-/// a half-grey face is worse than an error. Some encoders pad after EOI, so look near the end.
-fn looks_truncated_jpeg(bytes: &[u8]) -> bool {
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return false;
-    }
-    let tail = &bytes[bytes.len().saturating_sub(64)..];
-    !tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
 impl Preprocess {
@@ -96,13 +114,28 @@ impl Preprocess {
 
     /// Decodes an encoded image (`origin` names it in errors) and preprocesses it.
     pub fn decode(&self, bytes: &[u8], origin: &str) -> Result<Vec<u8>> {
-        let err = |message: String| DataError::Decode { origin: origin.to_string(), message };
-        if looks_truncated_jpeg(bytes) {
-            return Err(err("truncated JPEG (no end-of-image marker)".into()));
+        let image = arcface_face::decode_photo(bytes, Path::new(origin)).map_err(|e| match e {
+            arcface_face::PhotoError::Decode { message, .. } => DataError::Decode { origin: origin.to_string(), message },
+            arcface_face::PhotoError::Io { source, .. } => DataError::io(origin, source),
+        })?;
+        match self.align {
+            Align::Center => self.crop_resize(&image, origin),
+            Align::Mtcnn => self.align_face(&image, origin),
         }
-        let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| err(e.to_string()))?;
-        let image = reader.decode().map_err(|e| err(e.to_string()))?.into_rgb8();
-        self.crop_resize(&image, origin)
+    }
+
+    /// The largest face aligned by its landmarks, or the fixed crop when none is found.
+    fn align_face(&self, image: &RgbImage, origin: &str) -> Result<Vec<u8>> {
+        let finder = crate::faces::detector().ok_or_else(|| {
+            DataError::Config("aligned preprocessing needs the MTCNN detector loaded first (faces::load_detector)".into())
+        })?;
+        let found = finder
+            .find(image, None, self.size as u32)
+            .map_err(|e| DataError::Decode { origin: origin.to_string(), message: e.to_string() })?;
+        match found {
+            Ok(found) => Ok(found.crop.into_raw()),
+            Err(_) => self.crop_resize(image, origin),
+        }
     }
 
     /// Crops and resizes an already decoded RGB image.
@@ -206,14 +239,14 @@ mod tests {
     #[test]
     fn crop_then_resize_shapes_and_bounds() {
         let img = RgbImage::from_fn(20, 10, |x, y| image::Rgb([x as u8, y as u8, 7]));
-        let p = Preprocess { crop: CropBox { x: 5, y: 2, width: 4, height: 4 }, size: 4 };
+        let p = Preprocess { crop: CropBox { x: 5, y: 2, width: 4, height: 4 }, size: 4, align: Align::Center };
         let out = p.crop_resize(&img, "t").unwrap();
         assert_eq!(out.len(), 48);
         // No resampling at equal size: the first pixel is the crop's corner.
         assert_eq!(&out[0..3], &[5, 2, 7]);
-        let big = Preprocess { crop: CropBox { x: 15, y: 0, width: 6, height: 4 }, size: 4 };
+        let big = Preprocess { crop: CropBox { x: 15, y: 0, width: 6, height: 4 }, size: 4, align: Align::Center };
         assert!(big.crop_resize(&img, "t").unwrap_err().to_string().contains("does not fit"));
-        let up = Preprocess { crop: CropBox { x: 0, y: 0, width: 4, height: 4 }, size: 8 };
+        let up = Preprocess { crop: CropBox { x: 0, y: 0, width: 4, height: 4 }, size: 8, align: Align::Center };
         assert_eq!(up.crop_resize(&img, "t").unwrap().len(), 8 * 8 * 3);
     }
 
@@ -235,10 +268,10 @@ mod tests {
 
     #[test]
     fn jpeg_truncation_check() {
-        assert!(looks_truncated_jpeg(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2]));
-        assert!(!looks_truncated_jpeg(&[0xFF, 0xD8, 1, 2, 0xFF, 0xD9]));
-        assert!(!looks_truncated_jpeg(&[0xFF, 0xD8, 1, 0xFF, 0xD9, 0, 0]));
-        assert!(!looks_truncated_jpeg(b"\x89PNG"));
+        assert!(arcface_face::photo::looks_truncated_jpeg(&[0xFF, 0xD8, 0xFF, 0xE0, 1, 2]));
+        assert!(!arcface_face::photo::looks_truncated_jpeg(&[0xFF, 0xD8, 1, 2, 0xFF, 0xD9]));
+        assert!(!arcface_face::photo::looks_truncated_jpeg(&[0xFF, 0xD8, 1, 0xFF, 0xD9, 0, 0]));
+        assert!(!arcface_face::photo::looks_truncated_jpeg(b"\x89PNG"));
     }
 
     #[test]

@@ -1,14 +1,17 @@
-//! The `embed` command: an image, a folder of images (recursive, sorted paths) or a `.npy`
+//! The `embed` command: a photo, a folder of photos (recursive, sorted paths) or a `.npy`
 //! of N x 3 x S x S f32 already-normalized pixels goes in; an N x D f32 `.npy` of embeddings
 //! comes out (raw `features` output unless the flip test or normalization is on), plus, for
-//! image inputs, a `.txt` beside it listing the image files in row order.
+//! photo inputs, a `.txt` beside it listing the photos in row order. The face of each photo
+//! is found as [`FaceInput`] says; in a folder, a photo that cannot be read or has no face is
+//! reported and left out, and the others are embedded.
 
 use std::path::{Path, PathBuf};
 
 use candle::{DType, Tensor};
 
-use crate::embed::{embed_all, embed_images, EmbedConfig, ImageSource};
+use crate::embed::{embed_all, EmbedConfig};
 use crate::error::{Error, Result};
+use crate::photos::{embed_photos, FaceInput, PhotoFace, Skipped};
 use crate::run::{load_model_with, ModelSource};
 
 /// Options of [`embed_command`].
@@ -20,6 +23,8 @@ pub struct EmbedOptions {
     pub input: PathBuf,
     /// Output `.npy`.
     pub output: PathBuf,
+    /// How the face is found in each photo.
+    pub faces: FaceInput,
     /// The device to embed on.
     pub device: candle::Device,
     /// The kernels the model runs on (the defaults unless the binary chose others).
@@ -39,6 +44,10 @@ pub struct EmbedResult {
     pub output: PathBuf,
     /// The list of image files, for image inputs.
     pub list: Option<PathBuf>,
+    /// What happened to each embedded photo, in row order.
+    pub photos: Vec<PhotoFace>,
+    /// Photos of a folder left out, with the reason.
+    pub skipped: Vec<Skipped>,
 }
 
 const IMAGE_EXTENSIONS: [&str; 3] = ["jpg", "jpeg", "png"];
@@ -136,17 +145,19 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
     };
     let device = &opts.device;
     let model = load_model_with(&opts.model, device, &opts.kernels)?;
-    let emb = match &images {
-        Some(paths) => embed_images(
+    let (emb, photos, skipped) = match &images {
+        Some(paths) => embed_photos(
             &model.net,
-            &ImageSource::Paths(paths),
+            paths,
+            &opts.faces,
             &model.info.preprocess,
             device,
             &opts.config,
+            input.is_dir(),
         )?,
         None => {
             let x = read_image_npy(input, model.info.backbone.input_size)?;
-            embed_all(&model.net, &x, device, &opts.config)?
+            (embed_all(&model.net, &x, device, &opts.config)?, Vec::new(), Vec::new())
         }
     };
     let (count, dim) = emb.dims2()?;
@@ -156,9 +167,9 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
     emb.write_npy(&opts.output)
         .map_err(|e| Error::format(&opts.output, e.to_string()))?;
     let list = match images {
-        Some(paths) => {
+        Some(_) => {
             let list = opts.output.with_extension("txt");
-            let text: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
+            let text: String = photos.iter().map(|p| format!("{}\n", p.path.display())).collect();
             std::fs::write(&list, text).map_err(|e| Error::io(&list, e))?;
             Some(list)
         }
@@ -169,5 +180,7 @@ pub fn embed_command(opts: &EmbedOptions) -> Result<EmbedResult> {
         dim,
         output: opts.output.clone(),
         list,
+        photos,
+        skipped,
     })
 }

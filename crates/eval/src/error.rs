@@ -35,6 +35,14 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A photo in which no face could be used.
+    #[error("{}: {reason}", path.display())]
+    NoFace {
+        /// The photo.
+        path: PathBuf,
+        /// Why (none found, fewer faces than `--face N` asked for).
+        reason: String,
+    },
     /// The inputs to a metric or a command do not make sense (empty, one class only, ...).
     #[error("{0}")]
     Invalid(String),
@@ -56,6 +64,15 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+
+    /// Whether the error is the photo's own (unreadable, not an image, no face), which a
+    /// command over many photos reports and skips rather than stopping for.
+    pub fn is_bad_photo(&self) -> bool {
+        matches!(
+            self,
+            Error::NoFace { .. } | Error::Format { .. } | Error::Io { .. } | Error::Data(arcface_data::DataError::Decode { .. })
+        )
     }
 
     /// A whole-file format error.

@@ -26,6 +26,18 @@ pub enum ModelSource {
     },
 }
 
+impl ModelSource {
+    /// Fails, naming it, when the run folder or weight file does not exist: checked before
+    /// slower set-up (the face detector) so the message is about the real problem.
+    pub fn check_exists(&self) -> crate::Result<()> {
+        match self {
+            ModelSource::Run(dir) if !dir.is_dir() => Err(crate::Error::format(dir, "no such run folder")),
+            ModelSource::Weights { path, .. } if !path.is_file() => Err(crate::Error::format(path, "no such weight file")),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A model ready for inference.
 pub struct LoadedModel {
     /// The network (use `forward_t(x, false)`).

@@ -112,6 +112,11 @@ fn score_pairset(
     opts: &EvalOptions,
     root: &Path,
 ) -> Result<(ScoreTable, f64)> {
+    if model.info.preprocess.align == arcface_data::Align::Mtcnn {
+        // The run was trained on aligned faces: `<data dir>/mtcnn` beside `<data dir>/lfw`.
+        let data_dir = root.parent().unwrap_or(Path::new("."));
+        arcface_data::faces::load_detector(&data_dir.join("mtcnn"))?;
+    }
     let start = Instant::now();
     let emb = embed_images(
         &model.net,
@@ -242,6 +247,7 @@ fn bin_preprocess(set: &BinSet, size: usize, path: &Path) -> Result<Preprocess> 
             height,
         },
         size,
+        align: arcface_data::Align::Center,
     })
 }
 

@@ -1,7 +1,8 @@
-//! `verify`: are two face images the same person? Embeds both (flip test), takes their
-//! cosine similarity and compares it with a threshold: an explicit one, or the best global
-//! threshold stored in the run's `eval/eval.json` by [`crate::eval_run`]. The CLI maps
-//! SAME to exit code 0, DIFFERENT to 1 and errors to 2.
+//! `verify`: are two face photos the same person? Finds the face in each (see
+//! [`FaceInput`]), embeds both (flip test), takes their cosine similarity and compares it with
+//! a threshold: an explicit one, or the best global threshold stored in the run's
+//! `eval/eval.json` by [`crate::eval_run`]. The CLI maps SAME to exit code 0, DIFFERENT to 1
+//! and errors (a photo without a face among them) to 2.
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +11,9 @@ use crate::run_dir::RunDir;
 use candle_nn::ModuleT;
 use serde::Serialize;
 
-use crate::embed::{cosine_rows, embed_images, EmbedConfig, ImageSource};
+use crate::embed::{cosine_rows, EmbedConfig};
 use crate::error::{Error, Result};
+use crate::photos::{embed_photos, FaceInput, PhotoFace};
 use crate::run::{load_model_with, ModelSource};
 
 /// Options of [`verify`].
@@ -23,6 +25,8 @@ pub struct VerifyOptions {
     pub image_a: PathBuf,
     /// Second image.
     pub image_b: PathBuf,
+    /// How the face is found in each photo.
+    pub input: FaceInput,
     /// Cosine threshold; default: the run's `eval/eval.json`.
     pub threshold: Option<f64>,
     /// The device to embed on.
@@ -44,6 +48,9 @@ pub struct VerifyResult {
     pub threshold_source: String,
     /// `similarity > threshold`.
     pub same: bool,
+    /// What happened to each photo (faces found, the one used).
+    #[serde(skip)]
+    pub photos: Vec<PhotoFace>,
 }
 
 impl VerifyResult {
@@ -57,15 +64,17 @@ impl VerifyResult {
     }
 }
 
-/// Compares two images with an already loaded model.
+/// Compares the faces of two photos with an already loaded model: their cosine similarity,
+/// and what happened to each photo.
 pub fn compare<M: ModuleT + Sync>(
     model: &M,
     preprocess: &arcface_data::Preprocess,
+    input: &FaceInput,
     device: &candle::Device,
     a: &Path,
     b: &Path,
     flip: bool,
-) -> Result<f64> {
+) -> Result<(f64, Vec<PhotoFace>)> {
     let paths = [a.to_path_buf(), b.to_path_buf()];
     let cfg = EmbedConfig {
         batch_size: 2,
@@ -73,17 +82,13 @@ pub fn compare<M: ModuleT + Sync>(
         normalize: true,
         progress: arcface_data::Progress::Silent,
     };
-    let e = embed_images(model, &ImageSource::Paths(&paths), preprocess, device, &cfg)?;
-    Ok(cosine_rows(&e.narrow(0, 0, 1)?, &e.narrow(0, 1, 1)?)?[0])
+    let (e, photos, _) = embed_photos(model, &paths, input, preprocess, device, &cfg, false)?;
+    Ok((cosine_rows(&e.narrow(0, 0, 1)?, &e.narrow(0, 1, 1)?)?[0], photos))
 }
 
 /// Embeds both images and decides.
 pub fn verify(opts: &VerifyOptions) -> Result<VerifyResult> {
-    if let ModelSource::Run(dir) = &opts.model {
-        if !dir.is_dir() {
-            return Err(Error::format(dir, "no such run folder"));
-        }
-    }
+    opts.model.check_exists()?;
     let (threshold, threshold_source) = match (opts.threshold, &opts.model) {
         (Some(t), _) => (t, "explicit".to_string()),
         (None, ModelSource::Run(dir)) => {
@@ -104,9 +109,10 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyResult> {
         }
     };
     let model = load_model_with(&opts.model, &opts.device, &opts.kernels)?;
-    let similarity = compare(
+    let (similarity, photos) = compare(
         &model.net,
         &model.info.preprocess,
+        &opts.input,
         &opts.device,
         &opts.image_a,
         &opts.image_b,
@@ -117,5 +123,6 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyResult> {
         threshold,
         threshold_source,
         same: similarity > threshold,
+        photos,
     })
 }

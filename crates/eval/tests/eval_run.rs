@@ -10,7 +10,7 @@ use arcface_eval::embed_cmd::{embed_command, EmbedOptions};
 use arcface_eval::metrics::{evaluate_scores, MetricsOptions};
 use arcface_eval::run::{load_model, EvalOptions, ModelSource, PairSource};
 use arcface_eval::verify::{compare, verify, VerifyOptions};
-use arcface_eval::{eval_run, read_scores_tsv};
+use arcface_eval::{eval_run, read_scores_tsv, FaceInput};
 use common::*;
 
 fn quiet(mut o: EvalOptions) -> EvalOptions {
@@ -71,9 +71,10 @@ fn eval_verify_and_embed_on_lfw_mini() {
     assert!((m.accuracy_mean - res.report.accuracy_mean).abs() < 1e-12);
     let model = load_model(&ModelSource::Run(run.clone()), &candle::Device::Cpu).unwrap();
     let (a, b) = &table.names[0];
-    let s = compare(
+    let (s, _) = compare(
         &model.net,
         &model.info.preprocess,
+        &FaceInput::Center,
         &model.device,
         &lfw_mini().join(a),
         &lfw_mini().join(b),
@@ -92,6 +93,7 @@ fn eval_verify_and_embed_on_lfw_mini() {
         model: ModelSource::Run(run.clone()),
         image_a: img.clone(),
         image_b: img.clone(),
+        input: FaceInput::Center,
         threshold: None,
         device: candle::Device::Cpu,
         kernels: Default::default(),
@@ -121,6 +123,7 @@ fn eval_verify_and_embed_on_lfw_mini() {
         model: ModelSource::Run(run.clone()),
         input: folder.clone(),
         output: out.clone(),
+        faces: FaceInput::Center,
         device: candle::Device::Cpu,
         kernels: Default::default(),
         config: EmbedConfig {
@@ -352,6 +355,7 @@ fn a_model_that_overflows_gives_an_error_not_a_verdict() {
         model: ModelSource::Run(run.clone()),
         image_a: img.clone(),
         image_b: img.clone(),
+        input: FaceInput::Center,
         threshold: Some(0.3),
         device: candle::Device::Cpu,
         kernels: Default::default(),

@@ -35,6 +35,16 @@ pub enum PhotoError {
     },
 }
 
+impl PhotoError {
+    /// What is wrong, without the file name (for lists that name the file already).
+    pub fn reason(&self) -> String {
+        match self {
+            PhotoError::Io { source, .. } => source.to_string(),
+            PhotoError::Decode { message, .. } => message.clone(),
+        }
+    }
+}
+
 /// The largest photo decoded, in pixels (a 100-megapixel frame is 300 MB as RGB); larger files
 /// are refused before their pixels are allocated.
 pub const MAX_PIXELS: u64 = 100_000_000;

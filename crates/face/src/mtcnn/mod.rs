@@ -10,13 +10,14 @@
 //! landmarks agree to a small fraction of a pixel.
 
 mod boxes;
+mod direct;
 mod nets;
 mod planar;
 mod torch_file;
 
 use std::path::Path;
 
-use candle::{Device, Tensor};
+use candle::Device;
 use image::RgbImage;
 
 use crate::{Error, Result};
@@ -109,7 +110,6 @@ pub struct Mtcnn {
     pnet: PNet,
     rnet: RNet,
     onet: ONet,
-    device: Device,
     options: DetectOptions,
 }
 
@@ -122,7 +122,6 @@ impl Mtcnn {
             pnet: PNet::load(&p, device)?,
             rnet: RNet::load(&r, device)?,
             onet: ONet::load(&o, device)?,
-            device: device.clone(),
             options: DetectOptions::default(),
         })
     }
@@ -150,19 +149,10 @@ impl Mtcnn {
     /// Stage 1: P-Net over the pyramid; candidates suppressed per level, then across levels,
     /// regressed and squared.
     fn propose(&self, img: &Planar) -> Result<Vec<Candidate>> {
-        let (h, w) = (img.height, img.width);
+        let scales = self.options.scales(img.height.min(img.width));
         let mut all = Vec::new();
-        for scale in self.options.scales(h.min(w)) {
-            let (hs, ws) = ((h as f64 * scale + 1.0) as usize, (w as f64 * scale + 1.0) as usize);
-            let mut data = vec![0f32; 3 * hs * ws];
-            img.area_resize_normalized(img.full(), hs, ws, &mut data);
-            let x = Tensor::from_vec(data, (1, 3, hs, ws), &self.device)?;
-            let (prob, reg) = self.pnet.forward(&x)?;
-            let map_w = prob.dim(2)?;
-            let prob = prob.flatten_all()?.to_vec1::<f32>()?;
-            let reg = reg.squeeze(0)?.flatten_from(1)?.to_vec2::<f32>()?;
-            let regs = [&reg[0][..], &reg[1][..], &reg[2][..], &reg[3][..]];
-            let level = boxes::generate(&prob, regs, map_w, scale as f32, self.options.thresholds[0]);
+        for (scale, map) in scales.iter().zip(self.pnet.pyramid(img, &scales)?) {
+            let level = boxes::generate(&map.prob, map.reg_planes(), map.width, *scale as f32, self.options.thresholds[0]);
             let keep = boxes::nms(&level, 0.5, Overlap::Union);
             all.extend(boxes::select(&level, &keep));
         }
@@ -174,37 +164,30 @@ impl Mtcnn {
         Ok(out)
     }
 
-    /// The crops of `candidates` resampled to `size x size` as one batch, and the candidates
-    /// that had pixels in the image (in the same order).
-    fn crops(&self, img: &Planar, candidates: Vec<Candidate>, size: usize) -> Result<(Tensor, Vec<Candidate>)> {
-        let per = 3 * size * size;
-        let mut data = Vec::with_capacity(candidates.len() * per);
-        let mut kept = Vec::with_capacity(candidates.len());
-        for c in candidates {
-            if let Some((x0, y0, x1, y1)) = boxes::crop_rect(&c, img.width, img.height) {
-                let start = data.len();
-                data.resize(start + per, 0.0);
-                img.area_resize_normalized(Region { x0, y0, x1, y1 }, size, size, &mut data[start..]);
-                kept.push(c);
-            }
-        }
-        let n = kept.len();
-        Ok((Tensor::from_vec(data, (n, 3, size, size), &self.device)?, kept))
+    /// The crop rectangles of `candidates` in the image, and the candidates that had pixels in
+    /// it (in the same order).
+    fn regions(img: &Planar, candidates: Vec<Candidate>) -> (Vec<Region>, Vec<Candidate>) {
+        candidates
+            .into_iter()
+            .filter_map(|c| {
+                let (x0, y0, x1, y1) = boxes::crop_rect(&c, img.width, img.height)?;
+                Some((Region { x0, y0, x1, y1 }, c))
+            })
+            .unzip()
     }
 
     /// Stage 2: R-Net re-scores and regresses each proposal.
     fn refine(&self, img: &Planar, proposals: Vec<Candidate>) -> Result<Vec<Candidate>> {
-        let (x, kept) = self.crops(img, proposals, 24)?;
+        let (regions, kept) = Self::regions(img, proposals);
         if kept.is_empty() {
             return Ok(kept);
         }
-        let (prob, reg) = self.rnet.forward(&x)?;
-        let (prob, reg) = (prob.to_vec1::<f32>()?, reg.to_vec2::<f32>()?);
+        let scored = self.rnet.score(img, &regions)?;
         let passed: Vec<Candidate> = kept
             .into_iter()
-            .zip(prob.into_iter().zip(reg))
+            .zip(scored)
             .filter(|(_, (p, _))| *p > self.options.thresholds[1])
-            .map(|(c, (p, r))| Candidate { rect: c.rect, score: p, reg: [r[0], r[1], r[2], r[3]] })
+            .map(|(c, (p, reg))| Candidate { rect: c.rect, score: p, reg })
             .collect();
         let mut out = boxes::select(&passed, &boxes::nms(&passed, 0.7, Overlap::Union));
         for b in &mut out {
@@ -217,25 +200,22 @@ impl Mtcnn {
     /// Stage 3: O-Net's final score, regression and landmarks; overlapping faces are merged
     /// by the overlap over the smaller box.
     fn output(&self, img: &Planar, refined: Vec<Candidate>) -> Result<Vec<Face>> {
-        let (x, kept) = self.crops(img, refined, 48)?;
+        let (regions, kept) = Self::regions(img, refined);
         if kept.is_empty() {
             return Ok(Vec::new());
         }
-        let (prob, reg, marks) = self.onet.forward(&x)?;
-        let (prob, reg, marks) = (prob.to_vec1::<f32>()?, reg.to_vec2::<f32>()?, marks.to_vec2::<f32>()?);
+        let scored = self.onet.score(img, &regions)?;
         let mut passed = Vec::new();
         let mut landmarks = Vec::new();
-        for (i, c) in kept.into_iter().enumerate() {
-            if prob[i] <= self.options.thresholds[2] {
+        for (c, (prob, reg, m)) in kept.into_iter().zip(scored) {
+            if prob <= self.options.thresholds[2] {
                 continue;
             }
             // Landmarks are relative to the box before regression, 1-based like the crop.
             let w = c.rect[2] - c.rect[0] + 1.0;
             let h = c.rect[3] - c.rect[1] + 1.0;
-            let m = &marks[i];
             landmarks.push(std::array::from_fn(|k| [w * m[k] + c.rect[0] - 1.0, h * m[5 + k] + c.rect[1] - 1.0]));
-            let r = &reg[i];
-            let mut b = Candidate { rect: c.rect, score: prob[i], reg: [r[0], r[1], r[2], r[3]] };
+            let mut b = Candidate { rect: c.rect, score: prob, reg };
             boxes::regress(&mut b);
             passed.push(b);
         }

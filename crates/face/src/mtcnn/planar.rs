@@ -51,27 +51,29 @@ impl Planar {
     /// MTCNN's input normalization `(x - 127.5) / 128`, into `out` (3 planes, CHW).
     ///
     /// Output pixel `(i, j)` averages input rows `floor(i * h / out_h) .. ceil((i + 1) * h /
-    /// out_h)` and the same for columns, summing in f32 in row order and dividing by the
-    /// window's height and then its width, as ATen's adaptive average pooling does; the sums
-    /// of integer pixel values are exact, so the result matches PyTorch's bit for bit.
+    /// out_h)` and the same for columns, dividing the sum by the window's height and then its
+    /// width, as ATen's adaptive average pooling does. The sums (taken here column by column,
+    /// then across the window) are of integer pixel values and exact while a window holds under
+    /// 2^24 / 255 = 65793 pixels, so in any order they equal ATen's row-order f32 sums and the
+    /// result matches PyTorch's bit for bit.
     pub fn area_resize_normalized(&self, region: Region, out_h: usize, out_w: usize, out: &mut [f32]) {
         let (h, w) = (region.y1 - region.y0, region.x1 - region.x0);
         debug_assert!(h > 0 && w > 0 && out.len() == 3 * out_h * out_w);
         let rows: Vec<(usize, usize)> = (0..out_h).map(|i| window(i, out_h, h)).collect();
         let cols: Vec<(usize, usize)> = (0..out_w).map(|j| window(j, out_w, w)).collect();
         let plane = self.width * self.height;
+        let mut column_sums = vec![0f32; w];
         for c in 0..3 {
             let src = &self.data[c * plane..(c + 1) * plane];
             let dst = &mut out[c * out_h * out_w..(c + 1) * out_h * out_w];
+            let row = |r: usize| &src[(region.y0 + r) * self.width + region.x0..][..w];
             for (i, &(r0, r1)) in rows.iter().enumerate() {
+                column_sums.copy_from_slice(row(r0));
+                for r in r0 + 1..r1 {
+                    column_sums.iter_mut().zip(row(r)).for_each(|(s, v)| *s += v);
+                }
                 for (j, &(c0, c1)) in cols.iter().enumerate() {
-                    let mut sum = 0f32;
-                    for r in r0..r1 {
-                        let row = &src[(region.y0 + r) * self.width + region.x0..];
-                        for v in &row[c0..c1] {
-                            sum += v;
-                        }
-                    }
+                    let sum: f32 = column_sums[c0..c1].iter().sum();
                     let mean = sum / (r1 - r0) as f32 / (c1 - c0) as f32;
                     dst[i * out_w + j] = (mean - 127.5) * 0.0078125;
                 }

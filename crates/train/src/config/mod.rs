@@ -98,6 +98,10 @@ pub struct DataConfig {
     /// Crop box `[x, y, width, height]` in the source image; absent: the data crate's default.
     #[serde(default)]
     pub crop: Option<[u32; 4]>,
+    /// How faces are cut: `center` (the crop box) or `mtcnn` (detected and aligned to the
+    /// ArcFace template; needs the weights in `<dir>/mtcnn`, see `download mtcnn`).
+    #[serde(default)]
+    pub align: arcface_data::Align,
     /// Random horizontal flip during training.
     #[serde(default = "d_true")]
     pub flip: bool,

@@ -38,6 +38,9 @@ impl TrainData {
         log: &mut RunLog,
     ) -> Result<Self> {
         let preprocess = preprocess(config, bb_cfg);
+        if preprocess.align == arcface_data::Align::Mtcnn {
+            arcface_data::faces::load_detector(&config.data.dir.join("mtcnn"))?;
+        }
         let (train_set, test_set) = load_split(config)?;
         if train_set.num_classes() < 2 {
             return Err(TrainError::Setup(format!(
@@ -115,6 +118,7 @@ fn preprocess(config: &TrainConfig, bb_cfg: &arcface_backbone::Config) -> Prepro
     Preprocess {
         crop,
         size: bb_cfg.input_size,
+        align: config.data.align,
     }
 }
 

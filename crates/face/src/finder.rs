@@ -1,0 +1,123 @@
+//! From a photo to the face a recognition model reads: detect every face (on a downscaled copy
+//! when the photo is very large), choose one, and cut it aligned.
+
+use image::imageops::FilterType;
+use image::RgbImage;
+
+use crate::mtcnn::{Face, Mtcnn};
+use crate::{norm_crop, Result};
+
+/// Photos whose longer side exceeds this are detected on a copy scaled down to it; the boxes
+/// and landmarks are scaled back and the face is cut from the original. MTCNN's cost grows
+/// with the pixel count while faces in such photos are large; 1280 keeps a 20-pixel minimum
+/// face at 1.6% of the longer side.
+pub const DEFAULT_MAX_DETECT_SIDE: u32 = 1280;
+
+/// A detector with the rules that turn a photo into one aligned face.
+pub struct FaceFinder {
+    mtcnn: Mtcnn,
+    max_side: u32,
+}
+
+/// The faces of one photo, and the one chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Found {
+    /// Every face, highest score first, in the photo's pixels.
+    pub faces: Vec<Face>,
+    /// Index into `faces` of the face used.
+    pub chosen: usize,
+    /// The aligned crop of the chosen face.
+    pub crop: RgbImage,
+}
+
+/// Why no face came out of a photo.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoFace {
+    /// The detector found none.
+    #[error("no face found (MTCNN, faces of 20 pixels and more)")]
+    NoneFound,
+    /// `--face N` named a face the photo does not have.
+    #[error("face {wanted} asked for, but only {found} found")]
+    NotThatMany {
+        /// The 1-based face number asked for.
+        wanted: usize,
+        /// How many faces were found.
+        found: usize,
+    },
+}
+
+impl FaceFinder {
+    /// A finder with the default downscaling threshold.
+    pub fn new(mtcnn: Mtcnn) -> FaceFinder {
+        FaceFinder { mtcnn, max_side: DEFAULT_MAX_DETECT_SIDE }
+    }
+
+    /// Sets the longest side detection runs on (at least 48, O-Net's input).
+    pub fn with_max_side(mut self, max_side: u32) -> FaceFinder {
+        self.max_side = max_side.max(48);
+        self
+    }
+
+    /// Every face in `photo`, highest score first, in `photo`'s pixels.
+    pub fn detect(&self, photo: &RgbImage) -> Result<Vec<Face>> {
+        let longest = photo.width().max(photo.height());
+        if longest <= self.max_side {
+            return self.mtcnn.detect(photo);
+        }
+        let factor = self.max_side as f64 / longest as f64;
+        let w = ((photo.width() as f64 * factor).round() as u32).max(1);
+        let h = ((photo.height() as f64 * factor).round() as u32).max(1);
+        let small = image::imageops::resize(photo, w, h, FilterType::Triangle);
+        let back = photo.width() as f32 / w as f32;
+        Ok(self.mtcnn.detect(&small)?.into_iter().map(|f| f.scaled(back)).collect())
+    }
+
+    /// Detects, chooses a face and aligns it to `size x size`. The face is the largest box
+    /// unless the photo has several faces and `pick` names one (1-based, in the order of
+    /// [`FaceFinder::detect`]: highest score first); a photo with a single face uses it
+    /// whatever `pick` says, so one `pick` serves a portrait next to a group photo.
+    /// `Ok(Err(_))` says why there is no face, which is the photo's fault, not an error of the
+    /// tool.
+    pub fn find(&self, photo: &RgbImage, pick: Option<usize>, size: u32) -> Result<std::result::Result<Found, NoFace>> {
+        let faces = self.detect(photo)?;
+        if faces.is_empty() {
+            return Ok(Err(NoFace::NoneFound));
+        }
+        let chosen = match pick {
+            _ if faces.len() == 1 => 0,
+            Some(n) if n == 0 || n > faces.len() => {
+                return Ok(Err(NoFace::NotThatMany { wanted: n, found: faces.len() }))
+            }
+            Some(n) => n - 1,
+            None => largest(&faces),
+        };
+        let crop = norm_crop(photo, &faces[chosen].landmarks, size)?;
+        Ok(Ok(Found { faces, chosen, crop }))
+    }
+}
+
+/// The index of the face with the largest box (the first of equals).
+pub fn largest(faces: &[Face]) -> usize {
+    let mut best = 0;
+    for (i, f) in faces.iter().enumerate() {
+        if f.area() > faces[best].area() {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(bbox: [f32; 4], score: f32) -> Face {
+        Face { bbox, score, landmarks: [[0.0; 2]; 5] }
+    }
+
+    #[test]
+    fn the_largest_face_is_the_main_one() {
+        let faces = [face([0., 0., 10., 10.], 0.99), face([0., 0., 30., 20.], 0.9), face([5., 5., 35., 25.], 0.8)];
+        assert_eq!(largest(&faces), 1);
+    }
+}

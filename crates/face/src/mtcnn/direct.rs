@@ -1,0 +1,415 @@
+//! MTCNN's layers as direct CPU kernels on plain `C x H x W` buffers, one image per call, so
+//! that pyramid levels and crops can run side by side on the threads (see [`parallel_map`]).
+//! The networks are tiny (3 to 128 channels, maps down to 3x3): per-layer tensor ops would
+//! spend more time dispatching, allocating and waiting at barriers than multiplying.
+//!
+//! A valid stride-1 convolution is computed over the input plane read as one flat row: output
+//! position `p = y * W + x` sums `input[c][p + ky * W + kx]` over the taps, so every tap is a
+//! contiguous slice whatever the map's width, and the `k - 1` columns per row that wrap into
+//! the next row are computed and dropped. Sums run over the taps in PyTorch's weight order
+//! (input channel, row, column), bias after; the results differ from PyTorch's by float
+//! rounding only (tests/mtcnn.rs bounds the drift).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Output channels computed together by the convolution kernel (their accumulators stay in
+/// registers while each input slice is loaded once).
+const BLOCK: usize = 8;
+
+/// A valid, stride-1 convolution with bias and optional per-channel PReLU.
+pub struct ConvLayer {
+    c_in: usize,
+    c_out: usize,
+    k: usize,
+    /// For each block of output channels, `[tap][channel in block]`.
+    packed: Vec<f32>,
+    bias: Vec<f32>,
+    alpha: Option<Vec<f32>>,
+}
+
+impl ConvLayer {
+    /// From PyTorch's `c_out x c_in x k x k` weight.
+    pub fn new(weight: &[f32], bias: Vec<f32>, alpha: Option<Vec<f32>>, c_out: usize, c_in: usize, k: usize) -> ConvLayer {
+        let taps = c_in * k * k;
+        debug_assert_eq!(weight.len(), c_out * taps);
+        let mut packed = Vec::with_capacity(weight.len());
+        for (o0, b) in blocks(c_out) {
+            for t in 0..taps {
+                packed.extend((o0..o0 + b).map(|o| weight[o * taps + t]));
+            }
+        }
+        ConvLayer { c_in, c_out, k, packed, bias, alpha }
+    }
+
+    /// Convolves `c_in` planes of `h x w` into `out` (`c_out` planes of the returned size),
+    /// using `wide` as scratch.
+    pub fn forward(&self, input: &[f32], h: usize, w: usize, wide: &mut Vec<f32>, out: &mut Vec<f32>) -> (usize, usize) {
+        debug_assert!(h >= self.k && w >= self.k && input.len() == self.c_in * h * w);
+        let (oh, ow) = (h - self.k + 1, w - self.k + 1);
+        let len = (oh - 1) * w + ow;
+        let taps: Vec<usize> = (0..self.c_in)
+            .flat_map(|c| (0..self.k).flat_map(move |ky| (0..self.k).map(move |kx| c * h * w + ky * w + kx)))
+            .collect();
+        wide.clear();
+        wide.resize(self.c_out * len, 0.0);
+        let mut offset = 0;
+        for (o0, b) in blocks(self.c_out) {
+            let weights = &self.packed[offset..offset + taps.len() * b];
+            offset += weights.len();
+            let dst = &mut wide[o0 * len..(o0 + b) * len];
+            let alpha = self.alpha.as_ref().map(|a| &a[o0..o0 + b]);
+            isa::conv_block(input, &taps, weights, (&self.bias[o0..o0 + b], alpha), len, dst);
+        }
+        // Drop the columns that wrapped into the next row.
+        out.clear();
+        out.reserve(self.c_out * oh * ow);
+        for o in 0..self.c_out {
+            for y in 0..oh {
+                out.extend_from_slice(&wide[o * len + y * w..][..ow]);
+            }
+        }
+        (oh, ow)
+    }
+}
+
+/// The output-channel blocks `(first, size)`: full blocks, then 4, 2, 1 for the rest.
+fn blocks(c_out: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut o = 0;
+    for b in [BLOCK, 4, 2, 1] {
+        while c_out - o >= b {
+            out.push((o, b));
+            o += b;
+        }
+    }
+    out
+}
+
+/// Max pooling with PyTorch's `ceil_mode=True` (the last window may hang over the edge and
+/// then covers what is inside) of `c` planes of `h x w` into `out`.
+pub fn max_pool_ceil(input: &[f32], c: usize, h: usize, w: usize, k: usize, s: usize, out: &mut Vec<f32>) -> (usize, usize) {
+    let size = |len: usize| len.saturating_sub(k).div_ceil(s) + 1;
+    let (oh, ow) = (size(h), size(w));
+    out.clear();
+    out.reserve(c * oh * ow);
+    // The maximum down each window's rows first (contiguous, so vectorized), then across.
+    let mut column_max = vec![0f32; w];
+    for plane in input.chunks_exact(h * w).take(c) {
+        for oy in 0..oh {
+            let (r0, r1) = (oy * s, (oy * s + k).min(h));
+            column_max.copy_from_slice(&plane[r0 * w..(r0 + 1) * w]);
+            for r in r0 + 1..r1 {
+                column_max.iter_mut().zip(&plane[r * w..(r + 1) * w]).for_each(|(m, &v)| *m = m.max(v));
+            }
+            out.extend((0..ow).map(|ox| {
+                column_max[ox * s..(ox * s + k).min(w)].iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v))
+            }));
+        }
+    }
+    (oh, ow)
+}
+
+/// A fully connected layer `x W^T + b` with optional per-feature PReLU.
+pub struct DenseLayer {
+    in_f: usize,
+    out_f: usize,
+    /// `in_f x out_f`.
+    weight_t: Vec<f32>,
+    bias: Vec<f32>,
+    alpha: Option<Vec<f32>>,
+}
+
+impl DenseLayer {
+    /// From PyTorch's `out_f x in_f` weight.
+    pub fn new(weight: &[f32], bias: Vec<f32>, alpha: Option<Vec<f32>>, out_f: usize, in_f: usize) -> DenseLayer {
+        let weight_t = (0..in_f).flat_map(|i| (0..out_f).map(move |o| weight[o * in_f + i])).collect();
+        DenseLayer { in_f, out_f, weight_t, bias, alpha }
+    }
+
+    /// The layer's output for one input vector.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        debug_assert_eq!(x.len(), self.in_f);
+        let mut out = vec![0f32; self.out_f];
+        isa::dense(x, &self.weight_t, &mut out);
+        for (o, v) in out.iter_mut().enumerate() {
+            *v += self.bias[o];
+            if let Some(a) = &self.alpha {
+                if *v < 0.0 {
+                    *v *= a[o];
+                }
+            }
+        }
+        out
+    }
+}
+
+/// `c` planes of `h x w` flattened in (W, H, C) order, as facenet-pytorch's
+/// `permute(0, 3, 2, 1)` before its dense layers.
+pub fn flatten_whc(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(c * h * w);
+    for xx in 0..w {
+        for y in 0..h {
+            out.extend((0..c).map(|ch| x[(ch * h + y) * w + xx]));
+        }
+    }
+    out
+}
+
+/// The face probability from the two logits (softmax, class 1), as softmax computes it.
+pub fn face_probability(l0: f32, l1: f32) -> f32 {
+    let m = l0.max(l1);
+    let (e0, e1) = ((l0 - m).exp(), (l1 - m).exp());
+    e1 / (e0 + e1)
+}
+
+/// `f(i)` for `i in 0..n` on up to `threads` threads (the caller's included), items handed out
+/// in order as threads free up; the results in item order.
+pub fn parallel_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = threads.clamp(1, n.max(1));
+    if threads == 1 {
+        return (0..n).map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
+    let work = || loop {
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        if i >= n {
+            break;
+        }
+        let r = f(i);
+        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
+    };
+    std::thread::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(work);
+        }
+        work();
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .map(|r| r.expect("every item was computed"))
+        .collect()
+}
+
+/// The kernels: AVX2 + FMA intrinsics where the CPU has them (checked once by std), plain
+/// loops otherwise.
+mod isa {
+    /// The bias and the PReLU slopes (if any) of a block of output channels.
+    pub type Epilogue<'a> = (&'a [f32], Option<&'a [f32]>);
+
+    /// `b` output channels over `len` flat positions: `dst[o * len + p] = prelu_o(sum_t w[t * b
+    /// + o] * input[taps[t] + p] + bias_o)`, `b` being the epilogue's length.
+    pub fn conv_block(input: &[f32], taps: &[usize], w: &[f32], epilogue: Epilogue, len: usize, dst: &mut [f32]) {
+        let b = epilogue.0.len();
+        // Every read and write stays inside the slices: the intrinsics below rely on it.
+        assert!(taps.iter().all(|&off| off + len <= input.len()));
+        assert!(w.len() == taps.len() * b && dst.len() == b * len && epilogue.1.is_none_or(|a| a.len() == b));
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: the features were just detected; the bounds asserted above.
+                unsafe {
+                    return match b {
+                        8 => avx2::tile::<8>(input, taps, w, epilogue, len, dst),
+                        4 => avx2::tile::<4>(input, taps, w, epilogue, len, dst),
+                        2 => avx2::tile::<2>(input, taps, w, epilogue, len, dst),
+                        _ => avx2::tile::<1>(input, taps, w, epilogue, len, dst),
+                    };
+                }
+            }
+        }
+        for o in 0..b {
+            let row = &mut dst[o * len..(o + 1) * len];
+            row.fill(0.0);
+            for (t, &off) in taps.iter().enumerate() {
+                let wv = w[t * b + o];
+                for (d, &v) in row.iter_mut().zip(&input[off..off + len]) {
+                    *d += wv * v;
+                }
+            }
+            let (bias, alpha) = (epilogue.0[o], epilogue.1.map(|a| a[o]));
+            for d in row.iter_mut() {
+                *d += bias;
+                if let Some(a) = alpha {
+                    if *d < 0.0 {
+                        *d *= a;
+                    }
+                }
+            }
+        }
+    }
+
+    /// `out[o] = sum_i x[i] * w_t[i * out.len() + o]`.
+    pub fn dense(x: &[f32], w_t: &[f32], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                // SAFETY: the features were just detected.
+                return unsafe { avx2::dense(x, w_t, out) };
+            }
+        }
+        let n = out.len();
+        for (i, &xi) in x.iter().enumerate() {
+            for (o, &wv) in out.iter_mut().zip(&w_t[i * n..(i + 1) * n]) {
+                *o += xi * wv;
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    mod avx2 {
+        use std::arch::x86_64::*;
+
+        /// `B` channels, 8 positions at a time, accumulators in registers; the last, partial
+        /// tile reads with a mask.
+        ///
+        /// # Safety
+        /// AVX2 and FMA present; `off + len <= input.len()` for every tap, `w.len() ==
+        /// taps.len() * B`, `dst.len() == B * len`, the epilogue's slices `B` long.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn tile<const B: usize>(input: &[f32], taps: &[usize], w: &[f32], epilogue: super::Epilogue, len: usize, dst: &mut [f32]) {
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let (bias, alpha) = epilogue;
+            let mut p = 0;
+            while p < len {
+                let n = (len - p).min(8);
+                let acc = if n == 8 {
+                    sums::<B, false>(input, taps, w, p, _mm256_setzero_si256())
+                } else {
+                    sums::<B, true>(input, taps, w, p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), lanes))
+                };
+                for (o, a) in acc.iter().enumerate() {
+                    let mut a = _mm256_add_ps(*a, _mm256_set1_ps(*bias.get_unchecked(o)));
+                    if let Some(alpha) = alpha {
+                        let negative = _mm256_cmp_ps::<_CMP_LT_OQ>(a, _mm256_setzero_ps());
+                        a = _mm256_blendv_ps(a, _mm256_mul_ps(a, _mm256_set1_ps(*alpha.get_unchecked(o))), negative);
+                    }
+                    let d = dst.as_mut_ptr().add(o * len + p);
+                    if n == 8 {
+                        _mm256_storeu_ps(d, a);
+                    } else {
+                        let mut tmp = [0f32; 8];
+                        _mm256_storeu_ps(tmp.as_mut_ptr(), a);
+                        std::ptr::copy_nonoverlapping(tmp.as_ptr(), d, n);
+                    }
+                }
+                p += 8;
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn sums<const B: usize, const MASKED: bool>(input: &[f32], taps: &[usize], w: &[f32], p: usize, mask: __m256i) -> [__m256; B] {
+            let mut acc = [_mm256_setzero_ps(); B];
+            let (src, wt) = (input.as_ptr().add(p), w.as_ptr());
+            for (t, &off) in taps.iter().enumerate() {
+                let v = if MASKED { _mm256_maskload_ps(src.add(off), mask) } else { _mm256_loadu_ps(src.add(off)) };
+                for (o, a) in acc.iter_mut().enumerate() {
+                    *a = _mm256_fmadd_ps(_mm256_set1_ps(*wt.add(t * B + o)), v, *a);
+                }
+            }
+            acc
+        }
+
+        /// # Safety
+        /// AVX2 and FMA present.
+        #[target_feature(enable = "avx2,fma")]
+        pub unsafe fn dense(x: &[f32], w_t: &[f32], out: &mut [f32]) {
+            let n = out.len();
+            for (i, &xi) in x.iter().enumerate() {
+                for (o, &wv) in out.iter_mut().zip(&w_t[i * n..(i + 1) * n]) {
+                    *o = xi.mul_add(wv, *o);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The convolution by its definition, in f64.
+    fn reference_conv(input: &[f32], weight: &[f32], bias: &[f32], c_in: usize, c_out: usize, k: usize, h: usize, w: usize) -> Vec<f64> {
+        let (oh, ow) = (h - k + 1, w - k + 1);
+        let mut out = Vec::new();
+        for o in 0..c_out {
+            for y in 0..oh {
+                for x in 0..ow {
+                    let mut s = bias[o] as f64;
+                    for c in 0..c_in {
+                        for ky in 0..k {
+                            for kx in 0..k {
+                                s += weight[((o * c_in + c) * k + ky) * k + kx] as f64 * input[(c * h + y + ky) * w + x + kx] as f64;
+                            }
+                        }
+                    }
+                    out.push(s);
+                }
+            }
+        }
+        out
+    }
+
+    fn values(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed;
+        (0..n)
+            .map(|_| {
+                s = s.wrapping_mul(1664525).wrapping_add(1013904223);
+                (s >> 8) as f32 / (1 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    #[test]
+    fn convolution_matches_its_definition_at_every_size() {
+        // Channel counts that exercise every block size, widths below, at and past a tile.
+        for (c_in, c_out, k, h, w) in [(3, 10, 3, 5, 7), (3, 11, 3, 20, 40), (16, 32, 3, 9, 9), (2, 3, 2, 3, 3), (4, 6, 1, 4, 17)] {
+            let input = values(c_in * h * w, 1);
+            let weight = values(c_out * c_in * k * k, 2);
+            let bias = values(c_out, 3);
+            let layer = ConvLayer::new(&weight, bias.clone(), None, c_out, c_in, k);
+            let (mut wide, mut out) = (Vec::new(), Vec::new());
+            let (oh, ow) = layer.forward(&input, h, w, &mut wide, &mut out);
+            assert_eq!((oh, ow), (h - k + 1, w - k + 1));
+            let want = reference_conv(&input, &weight, &bias, c_in, c_out, k, h, w);
+            assert_eq!(out.len(), want.len());
+            for (a, b) in out.iter().zip(&want) {
+                assert!((*a as f64 - b).abs() < 1e-5, "{c_in}->{c_out} k{k} {h}x{w}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn prelu_scales_only_negative_outputs() {
+        // 1x1 identity convolution with bias 0: the PReLU alone.
+        let layer = ConvLayer::new(&[1.0], vec![0.0], Some(vec![0.25]), 1, 1, 1);
+        let (mut wide, mut out) = (Vec::new(), Vec::new());
+        layer.forward(&[-2.0, 3.0], 1, 2, &mut wide, &mut out);
+        assert_eq!(out, vec![-0.5, 3.0]);
+    }
+
+    #[test]
+    fn ceil_mode_pooling_keeps_the_overhanging_window() {
+        let mut out = Vec::new();
+        let (oh, ow) = max_pool_ceil(&[1., 4., 2., 3., 5., 0., 0., 0., 0., 9.], 1, 2, 5, 2, 2, &mut out);
+        assert_eq!((oh, ow, out), (1, 3, vec![4., 3., 9.]));
+    }
+
+    #[test]
+    fn dense_and_flatten_follow_pytorch() {
+        let layer = DenseLayer::new(&[1., 2., 3., 4., 5., 6.], vec![0.5, -100.0], Some(vec![0.0, 0.5]), 2, 3);
+        assert_eq!(layer.forward(&[1., 1., 1.]), vec![6.5, -42.5]);
+        // C = 2, H = 1, W = 2: c0 [a b], c1 [c d] in (W, H, C) order is a c b d.
+        assert_eq!(flatten_whc(&[1., 2., 3., 4.], 2, 1, 2), vec![1., 3., 2., 4.]);
+    }
+
+    #[test]
+    fn parallel_map_keeps_item_order() {
+        let v = parallel_map(100, 3, |i| i * i);
+        assert_eq!(v, (0..100).map(|i| i * i).collect::<Vec<_>>());
+        assert!(parallel_map(0, 4, |i| i).is_empty());
+    }
+}
