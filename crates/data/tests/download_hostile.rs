@@ -251,11 +251,13 @@ fn a_changed_image_is_detected_and_repaired_by_re_extracting() {
 #[test]
 fn a_changed_image_with_no_archive_left_is_named_with_the_fix() {
     let fx = Lfw::new();
-    let mut b = Behaviour::default();
-    b.files = fx.files.clone().into_iter().collect();
-    b.files
-        .insert("lfw-deepfunneled.tgz".into(), fx.archive.clone());
-    let server = Server::start(b);
+    let mut files: std::collections::HashMap<String, Vec<u8>> =
+        fx.files.clone().into_iter().collect();
+    files.insert("lfw-deepfunneled.tgz".into(), fx.archive.clone());
+    let server = Server::start(Behaviour {
+        files,
+        ..Behaviour::default()
+    });
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     let opts = DownloadOptions {
