@@ -34,7 +34,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Fetch, verify and extract a dataset (`lfw`) into `<dir>/lfw/`.
+    /// Fetch and verify a dataset (`lfw` or `mtcnn`) into `<dir>/<dataset>/`.
     Download(download::DownloadArgs),
     /// Find the faces in photos: box, score and five landmarks per face, as JSON.
     Detect(detect::DetectArgs),

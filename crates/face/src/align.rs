@@ -75,7 +75,8 @@ impl Similarity {
 
 /// The aligned `size x size` face of `image` with the given landmarks (five (x, y) points in
 /// [`ARCFACE_TEMPLATE`]'s order), as InsightFace's `norm_crop(img, landmark, image_size)`:
-/// the template is scaled by `size / 112`.
+/// the template is scaled by `size / 112` (InsightFace does the same for multiples of 112 and
+/// uses a 128-pixel frame for other sizes; see [`crate::finder::aligned_crop`] for small crops).
 pub fn norm_crop(image: &RgbImage, landmarks: &[[f32; 2]; 5], size: u32) -> Result<RgbImage> {
     if size == 0 || size > 4096 {
         return Err(Error::InvalidSize(size));

@@ -91,9 +91,19 @@ impl FaceFinder {
             Some(n) => n - 1,
             None => largest(&faces),
         };
-        let crop = norm_crop(photo, &faces[chosen].landmarks, size)?;
-        Ok(Ok(Found { faces, chosen, crop }))
+        Ok(Ok(Found { crop: aligned_crop(photo, &faces[chosen], size)?, faces, chosen }))
     }
+}
+
+/// The face aligned to `size x size`. Below 112 pixels the face is aligned at 112 and then
+/// resized with a triangle filter: a bilinear warp straight to a small size would skip
+/// pixels (aliasing), where the resize averages them, as the fixed-crop path does.
+pub fn aligned_crop(photo: &RgbImage, face: &Face, size: u32) -> Result<RgbImage> {
+    if size >= 112 {
+        return norm_crop(photo, &face.landmarks, size);
+    }
+    let full = norm_crop(photo, &face.landmarks, 112)?;
+    Ok(image::imageops::resize(&full, size.max(1), size.max(1), FilterType::Triangle))
 }
 
 /// The index of the face with the largest box (the first of equals).
