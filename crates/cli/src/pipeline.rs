@@ -22,6 +22,11 @@ pub struct PipelineArgs {
     /// Where LFW comes from (a folder, an archive or a URL; default: the official site).
     #[arg(long)]
     pub from: Option<OsString>,
+    /// Where the MTCNN weights come from (a folder or a base URL; default: facenet-pytorch's
+    /// repository). They are fetched when the config trains on aligned faces
+    /// (`[data] align = "mtcnn"`) or when this is given.
+    #[arg(long)]
+    pub mtcnn_from: Option<OsString>,
     /// Run folder (default `runs/<config name>`).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -43,13 +48,20 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<ExitCode> {
     if let Some(from) = a.from {
         download.extend(["--from".into(), from]);
     }
-    let mut steps: Vec<(&str, Vec<OsString>)> = vec![
-        ("download", download),
+    let mut steps: Vec<(&str, Vec<OsString>)> = vec![("download", download)];
+    if cfg.data.align == arcface_data::Align::Mtcnn || a.mtcnn_from.is_some() {
+        let mut mtcnn: Vec<OsString> = vec!["download".into(), "mtcnn".into()];
+        if let Some(from) = a.mtcnn_from {
+            mtcnn.extend(["--from".into(), from]);
+        }
+        steps.push(("download mtcnn", mtcnn));
+    }
+    steps.extend([
         (
             "train",
             vec!["train".into(), "--config".into(), a.config.into(), "--out".into(), out.clone(), "--device".into(), device.clone()],
         ),
-    ];
+    ]);
     // `train` already evaluates a finished run whose config asks for it (`eval_at_end`).
     if !cfg.train.eval_at_end {
         steps.push(("eval", vec!["eval".into(), "--run".into(), out.clone(), "--device".into(), device]));

@@ -111,7 +111,10 @@ fn the_same_face_rescaled_rotated_or_in_grey_is_the_same_person() {
     jpeg_with_orientation(&image::imageops::rotate270(&img), 6, &rotated);
     let grey = dir.path().join("grey.jpg");
     image::DynamicImage::ImageRgb8(img.clone()).grayscale().save(&grey).unwrap();
-    for other in [&doubled, &rotated, &grey] {
+    // Larger than the 1280-pixel detection side: detected on a downscaled copy, cut from this.
+    let huge = dir.path().join("huge.png");
+    image::imageops::resize(&img, 2000, 2000, image::imageops::FilterType::Triangle).save(&huge).unwrap();
+    for other in [&doubled, &rotated, &grey, &huge] {
         let (code, stdout, err) = verify(&photo(), other, &[], &mtcnn);
         assert_eq!(code, Some(0), "{}: {stdout}{err}", other.display());
         assert!(similarity(&stdout) > 0.8, "{}: {stdout}", other.display());
