@@ -28,6 +28,7 @@ pub mod error;
 pub mod init;
 pub mod iresnet;
 pub mod prelu;
+mod pth;
 pub mod weights;
 
 /// The kernels the layers run on, and the typed options that choose them.

@@ -24,10 +24,7 @@ pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let raw: Vec<(String, Tensor)> = match ext.as_str() {
         "safetensors" => candle::safetensors::load(path, &Device::Cpu).map_err(file_err(path))?.into_iter().collect(),
-        "pth" | "pt" | "bin" => {
-            check_zip_crcs(path)?;
-            candle::pickle::read_all(path).map_err(file_err(path))?
-        }
+        "pth" | "pt" | "bin" => crate::pth::read_pth(path)?,
         _ => return Err(Error::UnknownFormat { path: path.to_path_buf() }),
     };
     let all_prefixed = !raw.is_empty() && raw.iter().all(|(k, _)| k.starts_with("module."));
@@ -39,24 +36,6 @@ pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
             (k, t)
         })
         .collect())
-}
-
-/// Reads every entry of a PyTorch zip to its end, where the zip reader compares the CRC-32:
-/// candle reads each tensor's exact byte count and stops short of that check, so a damaged
-/// weight would otherwise load as a plausible, wrong value.
-fn check_zip_crcs(path: &Path) -> Result<()> {
-    let fail = |msg: String| Error::File { path: path.to_path_buf(), source: candle::Error::msg(msg) };
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file))
-        .map_err(|e| fail(format!("not a PyTorch zip archive (torch.save since 1.6): {e}")))?;
-    for i in 0..zip.len() {
-        let mut entry = zip.by_index(i).map_err(|e| fail(format!("zip entry {i}: {e}")))?;
-        let name = entry.name().map_or_else(|_| format!("#{i}"), |n| n.into_owned());
-        std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| {
-            fail(format!("zip entry `{name}` is damaged: {e} (its data does not match its CRC-32 or size)"))
-        })?;
-    }
-    Ok(())
 }
 
 /// Loads `path` into the variables of `varmap`, strictly: a missing, unexpected or wrongly

@@ -117,3 +117,15 @@ proptest! {
         check(&rezip(|pkl| mutate(pkl, &flips, cut)), "hostile.pth");
     }
 }
+
+/// Found by fuzz/pth_pickle: a `_rebuild_tensor_v2` call with too few arguments made candle's
+/// pickle reader panic ("removal index (is 3) should be < len (is 1)").
+#[test]
+fn a_pickle_with_short_tensor_arguments_is_an_error() {
+    let pkl = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/pth_pickle_short_args.pkl")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short.pth");
+    std::fs::write(&path, rezip(|data| *data = pkl)).unwrap();
+    let e = read_tensors(&path).unwrap_err().to_string();
+    assert!(e.contains("short.pth") && e.contains("malformed pickle"), "{e}");
+}
