@@ -117,7 +117,7 @@ pub fn run(a: AlignArgs) -> anyhow::Result<ExitCode> {
 fn align_one(finder: &arcface_face::FaceFinder, photo: &Path, target: &Path, size: u32, face: Option<u32>) -> Result<Row, String> {
     let img = load_photo(photo).map_err(|e| e.reason())?;
     let found = finder
-        .find(&img, face.map(|n| n as usize), size)
+        .find(&img, face.map_or(arcface_face::Choice::Largest, |n| arcface_face::Choice::Number(n as usize)), size)
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     if let Some(dir) = target.parent() {

@@ -28,6 +28,20 @@ pub struct PreviewArgs {
     /// Output PNG.
     #[arg(long, default_value = "runs/preview.png")]
     pub out: PathBuf,
+    /// center: the crop box; mtcnn: detected and aligned faces, as `[data] align = "mtcnn"`.
+    #[arg(long, default_value = "center", value_parser = parse_align)]
+    pub align: arcface_data::Align,
+    /// Folder of the MTCNN weights, for `--align mtcnn`.
+    #[arg(long, default_value = "data/mtcnn")]
+    pub mtcnn: PathBuf,
+}
+
+fn parse_align(s: &str) -> Result<arcface_data::Align, String> {
+    match s {
+        "center" => Ok(arcface_data::Align::Center),
+        "mtcnn" => Ok(arcface_data::Align::Mtcnn),
+        _ => Err(format!("`{s}`: expected center or mtcnn")),
+    }
 }
 
 fn parse_crop(s: &str) -> Result<CropBox, String> {
@@ -47,11 +61,14 @@ pub fn run(a: PreviewArgs) -> anyhow::Result<ExitCode> {
     let paths = &split.train.paths;
     let step = (paths.len() / a.count.max(1)).max(1);
     let picked: Vec<_> = paths.iter().step_by(step).take(a.count).cloned().collect();
-    let pre = Preprocess { crop: a.crop.unwrap_or(CropBox::LFW), size: a.size, align: arcface_data::Align::Center };
+    let pre = Preprocess { crop: a.crop.unwrap_or(CropBox::LFW), size: a.size, align: a.align };
+    if a.align == arcface_data::Align::Mtcnn {
+        arcface_data::faces::load_detector(&a.mtcnn)?;
+    }
     if let Some(parent) = a.out.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
     preview_grid(&picked, &pre, a.cols, &a.out)?;
-    println!("wrote {} crops ({:?}, {} px) to {}", picked.len(), pre.crop, pre.size, a.out.display());
+    println!("wrote {} crops ({}, {:?}, {} px) to {}", picked.len(), pre.align, pre.crop, pre.size, a.out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -47,8 +47,9 @@ pub enum Align {
     /// The fixed crop box, resized.
     #[default]
     Center,
-    /// MTCNN's landmarks mapped onto the ArcFace template (the largest face; the fixed box
-    /// when none is found). Needs [`crate::faces::load_detector`] first.
+    /// MTCNN's landmarks mapped onto the ArcFace template (of the face nearest the centre,
+    /// `arcface_face::Choice::Centered`: dataset photos are cropped around their subject; the
+    /// fixed box when none is found). Needs [`crate::faces::load_detector`] first.
     Mtcnn,
 }
 
@@ -130,7 +131,7 @@ impl Preprocess {
             DataError::Config("aligned preprocessing needs the MTCNN detector loaded first (faces::load_detector)".into())
         })?;
         let found = finder
-            .find(image, None, self.size as u32)
+            .find(image, arcface_face::Choice::Centered, self.size as u32)
             .map_err(|e| DataError::Decode { origin: origin.to_string(), message: e.to_string() })?;
         match found {
             Ok(found) => Ok(found.crop.into_raw()),

@@ -105,7 +105,7 @@ impl FaceInput {
             FaceInput::Detect { finder, pick } => {
                 let img = photo()?;
                 let found = finder
-                    .find(&img, *pick, size)
+                    .find(&img, pick.map_or(arcface_face::Choice::Largest, arcface_face::Choice::Number), size)
                     .map_err(|e| Error::format(path, format!("face detection failed: {e}")))?
                     .map_err(|why| Error::NoFace { path: path.to_path_buf(), reason: why.to_string() })?;
                 report.chosen = Some(found.chosen + 1);

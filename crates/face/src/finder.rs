@@ -30,6 +30,21 @@ pub struct Found {
     pub crop: RgbImage,
 }
 
+/// Which face of a photo to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// The largest box: the main subject of an everyday photo.
+    Largest,
+    /// The largest box with a penalty for its distance from the photo's centre (box area minus
+    /// twice the squared offset of its centre, davidsandberg/facenet's
+    /// `align_dataset_mtcnn.py` rule): the subject of a dataset photo cropped around one person,
+    /// as LFW's, over a larger face cut by the frame.
+    Centered,
+    /// The N-th face (1-based, highest score first) when the photo has several; a photo with a
+    /// single face uses it, so one number serves a portrait next to a group photo.
+    Number(usize),
+}
+
 /// Why no face came out of a photo.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoFace {
@@ -72,24 +87,21 @@ impl FaceFinder {
         Ok(self.mtcnn.detect(&small)?.into_iter().map(|f| f.scaled(back)).collect())
     }
 
-    /// Detects, chooses a face and aligns it to `size x size`. The face is the largest box
-    /// unless the photo has several faces and `pick` names one (1-based, in the order of
-    /// [`FaceFinder::detect`]: highest score first); a photo with a single face uses it
-    /// whatever `pick` says, so one `pick` serves a portrait next to a group photo.
-    /// `Ok(Err(_))` says why there is no face, which is the photo's fault, not an error of the
-    /// tool.
-    pub fn find(&self, photo: &RgbImage, pick: Option<usize>, size: u32) -> Result<std::result::Result<Found, NoFace>> {
+    /// Detects, chooses a face by `choice` and aligns it to `size x size`. `Ok(Err(_))` says
+    /// why there is no face, which is the photo's fault, not an error of the tool.
+    pub fn find(&self, photo: &RgbImage, choice: Choice, size: u32) -> Result<std::result::Result<Found, NoFace>> {
         let faces = self.detect(photo)?;
         if faces.is_empty() {
             return Ok(Err(NoFace::NoneFound));
         }
-        let chosen = match pick {
+        let chosen = match choice {
             _ if faces.len() == 1 => 0,
-            Some(n) if n == 0 || n > faces.len() => {
+            Choice::Number(n) if n == 0 || n > faces.len() => {
                 return Ok(Err(NoFace::NotThatMany { wanted: n, found: faces.len() }))
             }
-            Some(n) => n - 1,
-            None => largest(&faces),
+            Choice::Number(n) => n - 1,
+            Choice::Largest => largest(&faces),
+            Choice::Centered => centered(&faces, photo.width(), photo.height()),
         };
         Ok(Ok(Found { crop: aligned_crop(photo, &faces[chosen], size)?, faces, chosen }))
     }
@@ -117,6 +129,23 @@ pub fn largest(faces: &[Face]) -> usize {
     best
 }
 
+/// The index of the face with the best `area - 2 * offset^2`, the offset being the distance
+/// from the box's centre to the photo's (see [`Choice::Centered`]).
+pub fn centered(faces: &[Face], width: u32, height: u32) -> usize {
+    let (cx, cy) = (width as f32 / 2.0, height as f32 / 2.0);
+    let rank = |f: &Face| {
+        let (fx, fy) = ((f.bbox[0] + f.bbox[2]) / 2.0, (f.bbox[1] + f.bbox[3]) / 2.0);
+        f.area() - 2.0 * ((fx - cx).powi(2) + (fy - cy).powi(2))
+    };
+    let mut best = 0;
+    for (i, f) in faces.iter().enumerate() {
+        if rank(f) > rank(&faces[best]) {
+            best = i;
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +158,13 @@ mod tests {
     fn the_largest_face_is_the_main_one() {
         let faces = [face([0., 0., 10., 10.], 0.99), face([0., 0., 30., 20.], 0.9), face([5., 5., 35., 25.], 0.8)];
         assert_eq!(largest(&faces), 1);
+    }
+
+    #[test]
+    fn the_centred_rule_prefers_the_subject_over_a_larger_face_at_the_edge() {
+        // A 250x250 frame: the subject (90 px box) in the middle, a 120 px face cut by the edge.
+        let faces = [face([-40., 60., 80., 180.], 0.99), face([80., 80., 170., 170.], 0.98)];
+        assert_eq!(largest(&faces), 0);
+        assert_eq!(centered(&faces, 250, 250), 1);
     }
 }

@@ -11,7 +11,7 @@ pub mod mtcnn;
 pub mod photo;
 
 pub use align::{norm_crop, warp_affine, Similarity, ARCFACE_TEMPLATE};
-pub use finder::{FaceFinder, Found, NoFace};
+pub use finder::{Choice, FaceFinder, Found, NoFace};
 pub use mtcnn::{DetectOptions, Face, Mtcnn};
 pub use photo::{decode_photo, load_photo, PhotoError};
 

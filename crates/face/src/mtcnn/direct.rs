@@ -7,7 +7,8 @@
 //! position `p = y * W + x` sums `input[c][p + ky * W + kx]` over the taps, so every tap is a
 //! contiguous slice whatever the map's width, and the `k - 1` columns per row that wrap into
 //! the next row are computed and dropped. Sums run over the taps in PyTorch's weight order
-//! (input channel, row, column), bias after; the results differ from PyTorch's by float
+//! (input channel, row, column), then the bias and the PReLU as each tile is stored; the
+//! results differ from PyTorch's by float
 //! rounding only (tests/mtcnn.rs bounds the drift).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -163,22 +164,37 @@ pub fn face_probability(l0: f32, l1: f32) -> f32 {
     e1 / (e0 + e1)
 }
 
-/// `f(i)` for `i in 0..n` on up to `threads` threads (the caller's included), items handed out
-/// in order as threads free up; the results in item order.
-pub fn parallel_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+/// The buffers one thread reuses from layer to layer and image to image: the network's input,
+/// the convolution's scratch, and the two feature maps it alternates between.
+#[derive(Default)]
+pub struct Scratch {
+    pub input: Vec<f32>,
+    pub wide: Vec<f32>,
+    pub a: Vec<f32>,
+    pub b: Vec<f32>,
+}
+
+/// `f(scratch, i)` for `i in 0..n` on up to `threads` threads (the caller's included), each
+/// with its own [`Scratch`], items handed out in order as threads free up; the results in item
+/// order.
+pub fn parallel_map<T: Send>(n: usize, threads: usize, f: impl Fn(&mut Scratch, usize) -> T + Sync) -> Vec<T> {
     let threads = threads.clamp(1, n.max(1));
     if threads == 1 {
-        return (0..n).map(f).collect();
+        let mut s = Scratch::default();
+        return (0..n).map(|i| f(&mut s, i)).collect();
     }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<T>>> = Mutex::new((0..n).map(|_| None).collect());
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= n {
-            break;
+    let work = || {
+        let mut s = Scratch::default();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            let r = f(&mut s, i);
+            results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
         }
-        let r = f(i);
-        results.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(r);
     };
     std::thread::scope(|s| {
         for _ in 1..threads {
@@ -221,6 +237,12 @@ mod isa {
                 }
             }
         }
+        portable_conv_block(input, taps, w, epilogue, len, dst)
+    }
+
+    /// [`conv_block`] in plain loops.
+    pub fn portable_conv_block(input: &[f32], taps: &[usize], w: &[f32], epilogue: Epilogue, len: usize, dst: &mut [f32]) {
+        let b = epilogue.0.len();
         for o in 0..b {
             let row = &mut dst[o * len..(o + 1) * len];
             row.fill(0.0);
@@ -251,6 +273,11 @@ mod isa {
                 return unsafe { avx2::dense(x, w_t, out) };
             }
         }
+        portable_dense(x, w_t, out)
+    }
+
+    /// [`dense`] in plain loops.
+    pub fn portable_dense(x: &[f32], w_t: &[f32], out: &mut [f32]) {
         let n = out.len();
         for (i, &xi) in x.iter().enumerate() {
             for (o, &wv) in out.iter_mut().zip(&w_t[i * n..(i + 1) * n]) {
@@ -332,7 +359,8 @@ mod tests {
     use super::*;
 
     /// The convolution by its definition, in f64.
-    fn reference_conv(input: &[f32], weight: &[f32], bias: &[f32], c_in: usize, c_out: usize, k: usize, h: usize, w: usize) -> Vec<f64> {
+    fn reference_conv(input: &[f32], weight: &[f32], bias: &[f32], dims: (usize, usize, usize, usize, usize)) -> Vec<f64> {
+        let (c_in, c_out, k, h, w) = dims;
         let (oh, ow) = (h - k + 1, w - k + 1);
         let mut out = Vec::new();
         for o in 0..c_out {
@@ -374,11 +402,37 @@ mod tests {
             let (mut wide, mut out) = (Vec::new(), Vec::new());
             let (oh, ow) = layer.forward(&input, h, w, &mut wide, &mut out);
             assert_eq!((oh, ow), (h - k + 1, w - k + 1));
-            let want = reference_conv(&input, &weight, &bias, c_in, c_out, k, h, w);
+            let want = reference_conv(&input, &weight, &bias, (c_in, c_out, k, h, w));
             assert_eq!(out.len(), want.len());
             for (a, b) in out.iter().zip(&want) {
                 assert!((*a as f64 - b).abs() < 1e-5, "{c_in}->{c_out} k{k} {h}x{w}: {a} vs {b}");
             }
+        }
+    }
+
+    #[test]
+    fn every_kernel_gives_the_same_numbers() {
+        // The dispatched kernel (AVX2 on most machines) against the plain loops, including
+        // partial tiles and every block size.
+        for (c_in, b, k, h, w) in [(3, 8, 3, 12, 13), (5, 4, 2, 3, 3), (2, 2, 3, 5, 30), (1, 1, 1, 1, 3)] {
+            let input = values(c_in * h * w, 4);
+            let taps: Vec<usize> = (0..c_in).flat_map(|c| (0..k).flat_map(move |y| (0..k).map(move |x| c * h * w + y * w + x))).collect();
+            let len = (h - k) * w + w - k + 1;
+            let weights = values(taps.len() * b, 5);
+            let (bias, alpha) = (values(b, 6), values(b, 7));
+            let (mut fast, mut plain) = (vec![0f32; b * len], vec![0f32; b * len]);
+            isa::conv_block(&input, &taps, &weights, (&bias, Some(&alpha)), len, &mut fast);
+            isa::portable_conv_block(&input, &taps, &weights, (&bias, Some(&alpha)), len, &mut plain);
+            for (x, y) in fast.iter().zip(&plain) {
+                assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+            }
+        }
+        let (x, w_t) = (values(37, 8), values(37 * 11, 9));
+        let (mut fast, mut plain) = (vec![0f32; 11], vec![0f32; 11]);
+        isa::dense(&x, &w_t, &mut fast);
+        isa::portable_dense(&x, &w_t, &mut plain);
+        for (x, y) in fast.iter().zip(&plain) {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
         }
     }
 
@@ -408,8 +462,8 @@ mod tests {
 
     #[test]
     fn parallel_map_keeps_item_order() {
-        let v = parallel_map(100, 3, |i| i * i);
+        let v = parallel_map(100, 3, |_, i| i * i);
         assert_eq!(v, (0..100).map(|i| i * i).collect::<Vec<_>>());
-        assert!(parallel_map(0, 4, |i| i).is_empty());
+        assert!(parallel_map(0, 4, |_, i| i).is_empty());
     }
 }

@@ -11,6 +11,7 @@
 
 mod boxes;
 mod direct;
+mod layers;
 mod nets;
 mod planar;
 mod torch_file;

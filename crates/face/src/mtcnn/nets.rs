@@ -9,163 +9,14 @@
 //! the physical cores); elsewhere (CUDA) as candle ops on batches. `forward` always takes the
 //! candle path, which the tests use as the reference for the direct one.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use candle::{DType, Device, Module, Tensor};
+use candle::{Device, Module, Tensor};
 
-use super::direct::{self, ConvLayer, DenseLayer};
+use super::direct::{self, ConvLayer, DenseLayer, Scratch};
+use super::layers::{face_probability, flatten_whc, max_pool_ceil, Conv, Dense, Prelu, Weights};
 use super::planar::{Planar, Region};
-use crate::{Error, Result};
-
-/// The tensors of one weight file, by name, with the file's path for error messages.
-struct Weights<'a> {
-    path: &'a Path,
-    tensors: HashMap<String, Tensor>,
-}
-
-impl<'a> Weights<'a> {
-    fn read(path: &'a Path, device: &Device) -> Result<Weights<'a>> {
-        let bad = |message: String| Error::Weights { path: path.to_path_buf(), message };
-        if !path.is_file() {
-            return Err(bad(
-                "no such file (fetch the MTCNN weights with `cargo xtask download mtcnn`)".into(),
-            ));
-        }
-        let tensors = super::torch_file::read_state_dict(path).map_err(bad)?;
-        let tensors = tensors
-            .into_iter()
-            .map(|(k, t)| Ok((k, t.to_dtype(DType::F32)?.to_device(device)?)))
-            .collect::<candle::Result<_>>()
-            .map_err(|e| bad(e.to_string()))?;
-        Ok(Weights { path, tensors })
-    }
-
-    /// The tensor `name`, which must have `shape` and only finite values.
-    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
-        let bad = |message: String| Error::Weights { path: self.path.to_path_buf(), message };
-        let t = self.tensors.get(name).ok_or_else(|| bad(format!("no tensor `{name}`")))?;
-        if t.dims() != shape {
-            return Err(bad(format!("`{name}` has shape {:?}, expected {shape:?}", t.dims())));
-        }
-        let finite = t
-            .flatten_all()
-            .and_then(|v| v.to_vec1::<f32>())
-            .map_err(|e| bad(e.to_string()))?
-            .iter()
-            .all(|v| v.is_finite());
-        if !finite {
-            return Err(bad(format!("`{name}` holds NaN or infinite values: the file is damaged")));
-        }
-        Ok(t.clone())
-    }
-
-    fn conv(&self, name: &str, out_c: usize, in_c: usize, k: usize) -> Result<Conv> {
-        Ok(Conv {
-            weight: self.get(&format!("{name}.weight"), &[out_c, in_c, k, k])?,
-            bias: self.get(&format!("{name}.bias"), &[out_c])?.reshape((1, out_c, 1, 1))?,
-        })
-    }
-
-    fn prelu(&self, name: &str, c: usize, spatial: bool) -> Result<Prelu> {
-        let shape: &[usize] = if spatial { &[1, c, 1, 1] } else { &[1, c] };
-        Ok(Prelu { alpha: self.get(&format!("{name}.weight"), &[c])?.reshape(shape)? })
-    }
-
-    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
-        let bad = |e: candle::Error| Error::Weights { path: self.path.to_path_buf(), message: e.to_string() };
-        self.get(name, shape)?.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(bad)
-    }
-
-    /// The direct kernel of convolution `name`, followed by PReLU `prelu` if given.
-    fn conv_direct(&self, name: &str, prelu: Option<&str>, out_c: usize, in_c: usize, k: usize) -> Result<ConvLayer> {
-        let weight = self.values(&format!("{name}.weight"), &[out_c, in_c, k, k])?;
-        let bias = self.values(&format!("{name}.bias"), &[out_c])?;
-        let alpha = prelu.map(|p| self.values(&format!("{p}.weight"), &[out_c])).transpose()?;
-        Ok(ConvLayer::new(&weight, bias, alpha, out_c, in_c, k))
-    }
-
-    /// The direct kernel of dense layer `name`, followed by PReLU `prelu` if given.
-    fn dense_direct(&self, name: &str, prelu: Option<&str>, out_f: usize, in_f: usize) -> Result<DenseLayer> {
-        let weight = self.values(&format!("{name}.weight"), &[out_f, in_f])?;
-        let bias = self.values(&format!("{name}.bias"), &[out_f])?;
-        let alpha = prelu.map(|p| self.values(&format!("{p}.weight"), &[out_f])).transpose()?;
-        Ok(DenseLayer::new(&weight, bias, alpha, out_f, in_f))
-    }
-
-    fn dense(&self, name: &str, out_f: usize, in_f: usize) -> Result<Dense> {
-        Ok(Dense {
-            weight_t: self.get(&format!("{name}.weight"), &[out_f, in_f])?.t()?.contiguous()?,
-            bias: self.get(&format!("{name}.bias"), &[out_f])?.reshape((1, out_f))?,
-        })
-    }
-}
-
-/// A valid (unpadded), stride-1 convolution with bias.
-struct Conv {
-    weight: Tensor,
-    bias: Tensor,
-}
-
-impl Module for Conv {
-    fn forward(&self, x: &Tensor) -> candle::Result<Tensor> {
-        x.conv2d(&self.weight, 0, 1, 1, 1)?.broadcast_add(&self.bias)
-    }
-}
-
-/// PReLU with one slope per channel.
-struct Prelu {
-    alpha: Tensor,
-}
-
-impl Module for Prelu {
-    fn forward(&self, x: &Tensor) -> candle::Result<Tensor> {
-        x.relu()? + x.minimum(0f32)?.broadcast_mul(&self.alpha)?
-    }
-}
-
-/// A fully connected layer, `x W^T + b`.
-struct Dense {
-    weight_t: Tensor,
-    bias: Tensor,
-}
-
-impl Module for Dense {
-    fn forward(&self, x: &Tensor) -> candle::Result<Tensor> {
-        x.matmul(&self.weight_t)?.broadcast_add(&self.bias)
-    }
-}
-
-/// Max pooling with PyTorch's `ceil_mode=True`: the last window may hang over the right and
-/// bottom edges and then covers only what is inside. The input is padded with -inf to the
-/// size the last window needs.
-fn max_pool_ceil(x: &Tensor, k: usize, s: usize) -> candle::Result<Tensor> {
-    let (n, c, h, w) = x.dims4()?;
-    let out = |len: usize| (len.saturating_sub(k)).div_ceil(s) + 1;
-    let (ph, pw) = ((out(h) - 1) * s + k - h, (out(w) - 1) * s + k - w);
-    let mut x = x.clone();
-    if pw > 0 {
-        let pad = Tensor::full(f32::NEG_INFINITY, (n, c, h, pw), x.device())?;
-        x = Tensor::cat(&[&x, &pad], 3)?;
-    }
-    if ph > 0 {
-        let pad = Tensor::full(f32::NEG_INFINITY, (n, c, ph, w + pw), x.device())?;
-        x = Tensor::cat(&[&x, &pad], 2)?;
-    }
-    x.max_pool2d_with_stride(k, s)
-}
-
-/// Softmax over the two classes of dimension 1, keeping the face probability (class 1).
-fn face_probability(logits: &Tensor) -> candle::Result<Tensor> {
-    candle_nn::ops::softmax(logits, 1)?.narrow(1, 1, 1)?.squeeze(1)
-}
-
-/// Flattens an `N x C x H x W` map in (W, H, C) order, as facenet-pytorch's
-/// `permute(0, 3, 2, 1)` before its dense layers.
-fn flatten_whc(x: &Tensor) -> candle::Result<Tensor> {
-    let n = x.dim(0)?;
-    x.permute((0, 3, 2, 1))?.contiguous()?.reshape((n, ()))
-}
+use crate::Result;
 
 /// The thread count of the direct kernels, as candle's CPU ops (`RAYON_NUM_THREADS`, else the
 /// physical cores); none off the CPU.
@@ -221,8 +72,12 @@ struct PNetDirect {
 impl PNet {
     /// Loads `pnet.pt`.
     pub fn load(path: &Path, device: &Device) -> Result<PNet> {
-        let w = Weights::read(path, device)?;
-        let direct = match direct_threads(device) {
+        Self::new(&Weights::read(path, device)?, device, direct_threads(device))
+    }
+
+    /// The network from its weights, on the direct kernels with `direct` threads if given.
+    fn new(w: &Weights, device: &Device, direct: Option<usize>) -> Result<PNet> {
+        let direct = match direct {
             Some(threads) => {
                 let mut head = w.values("conv4_1.weight", &[2, 32, 1, 1])?;
                 head.extend(w.values("conv4_2.weight", &[4, 32, 1, 1])?);
@@ -266,23 +121,20 @@ impl PNet {
     /// The maps of `img` resampled by each of `scales` (area resampling, MTCNN's input
     /// normalization), in the order of `scales`; on the CPU the levels run side by side.
     pub(crate) fn pyramid(&self, img: &Planar, scales: &[f64]) -> Result<Vec<Level>> {
-        let (h, w) = (img.height, img.width);
-        let resampled = |scale: f64| {
-            let (hs, ws) = level_size(h, w, scale);
-            let mut data = vec![0f32; 3 * hs * ws];
-            img.area_resize_normalized(img.full(), hs, ws, &mut data);
-            (data, hs, ws)
-        };
+        let size = |scale: f64| level_size(img.height, img.width, scale);
         if let Some(d) = &self.direct {
-            return Ok(direct::parallel_map(scales.len(), d.threads, |i| {
-                let (x, hs, ws) = resampled(scales[i]);
-                d.level(&x, hs, ws)
+            return Ok(direct::parallel_map(scales.len(), d.threads, |s, i| {
+                let (h, w) = size(scales[i]);
+                resample(img, img.full(), h, w, &mut s.input);
+                d.level(s, h, w)
             }));
         }
         let mut out = Vec::with_capacity(scales.len());
         for &scale in scales {
-            let (data, hs, ws) = resampled(scale);
-            let x = Tensor::from_vec(data, (1, 3, hs, ws), &self.device)?;
+            let (h, w) = size(scale);
+            let mut data = Vec::new();
+            resample(img, img.full(), h, w, &mut data);
+            let x = Tensor::from_vec(data, (1, 3, h, w), &self.device)?;
             let (prob, reg) = self.forward(&x)?;
             let width = prob.dim(2)?;
             out.push(Level { width, prob: prob.flatten_all()?.to_vec1()?, reg: reg.flatten_all()?.to_vec1()? });
@@ -292,17 +144,25 @@ impl PNet {
 }
 
 impl PNetDirect {
-    fn level(&self, x: &[f32], h: usize, w: usize) -> Level {
-        let (mut wide, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
-        let (h, w) = self.conv[0].forward(x, h, w, &mut wide, &mut a);
-        let (h, w) = direct::max_pool_ceil(&a, 10, h, w, 2, 2, &mut b);
-        let (h, w) = self.conv[1].forward(&b, h, w, &mut wide, &mut a);
-        let (h, w) = self.conv[2].forward(&a, h, w, &mut wide, &mut b);
-        let (h, w) = self.head.forward(&b, h, w, &mut wide, &mut a);
+    /// P-Net on the `h x w` level in `s.input`.
+    fn level(&self, s: &mut Scratch, h: usize, w: usize) -> Level {
+        let Scratch { input, wide, a, b } = s;
+        let (h, w) = self.conv[0].forward(input, h, w, wide, a);
+        let (h, w) = direct::max_pool_ceil(a, 10, h, w, 2, 2, b);
+        let (h, w) = self.conv[1].forward(b, h, w, wide, a);
+        let (h, w) = self.conv[2].forward(a, h, w, wide, b);
+        let (h, w) = self.head.forward(b, h, w, wide, a);
         let n = h * w;
         let prob = (0..n).map(|i| direct::face_probability(a[i], a[n + i])).collect();
-        Level { width: w, prob, reg: a.split_off(2 * n) }
+        Level { width: w, prob, reg: a[2 * n..6 * n].to_vec() }
     }
+}
+
+/// `region` of `img` resampled to `h x w` and normalized into `out`.
+fn resample(img: &Planar, region: Region, h: usize, w: usize, out: &mut Vec<f32>) {
+    out.clear();
+    out.resize(3 * h * w, 0.0);
+    img.area_resize_normalized(region, h, w, out);
 }
 
 /// `regions` of `img`, each resampled to `size x size` and normalized, as one `N x 3 x size x
@@ -314,13 +174,6 @@ fn crop_batch(img: &Planar, regions: &[Region], size: usize, device: &Device) ->
         img.area_resize_normalized(*r, size, size, dst);
     }
     Tensor::from_vec(data, (regions.len(), 3, size, size), device)
-}
-
-/// One region of `img` resampled to `size x size` and normalized.
-fn crop(img: &Planar, region: Region, size: usize) -> Vec<f32> {
-    let mut data = vec![0f32; 3 * size * size];
-    img.area_resize_normalized(region, size, size, &mut data);
-    data
 }
 
 /// The refinement network, on 24x24 crops.
@@ -351,8 +204,12 @@ struct RNetDirect {
 impl RNet {
     /// Loads `rnet.pt`.
     pub fn load(path: &Path, device: &Device) -> Result<RNet> {
-        let w = Weights::read(path, device)?;
-        let direct = match direct_threads(device) {
+        Self::new(&Weights::read(path, device)?, device, direct_threads(device))
+    }
+
+    /// The network from its weights, on the direct kernels with `direct` threads if given.
+    fn new(w: &Weights, device: &Device, direct: Option<usize>) -> Result<RNet> {
+        let direct = match direct {
             Some(threads) => Some(RNetDirect {
                 conv: [
                     w.conv_direct("conv1", Some("prelu1"), 28, 3, 3)?,
@@ -397,7 +254,10 @@ impl RNet {
     /// the CPU the crops run side by side.
     pub(crate) fn score(&self, img: &Planar, regions: &[Region]) -> Result<Vec<(f32, [f32; 4])>> {
         if let Some(d) = &self.direct {
-            return Ok(direct::parallel_map(regions.len(), d.threads, |i| d.crop(&crop(img, regions[i], 24))));
+            return Ok(direct::parallel_map(regions.len(), d.threads, |s, i| {
+                resample(img, regions[i], 24, 24, &mut s.input);
+                d.crop(s)
+            }));
         }
         let (prob, reg) = self.forward(&crop_batch(img, regions, 24, &self.device)?)?;
         let (prob, reg) = (prob.to_vec1::<f32>()?, reg.to_vec2::<f32>()?);
@@ -406,14 +266,15 @@ impl RNet {
 }
 
 impl RNetDirect {
-    fn crop(&self, x: &[f32]) -> (f32, [f32; 4]) {
-        let (mut wide, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
-        let (h, w) = self.conv[0].forward(x, 24, 24, &mut wide, &mut a);
-        let (h, w) = direct::max_pool_ceil(&a, 28, h, w, 3, 2, &mut b);
-        let (h, w) = self.conv[1].forward(&b, h, w, &mut wide, &mut a);
-        let (h, w) = direct::max_pool_ceil(&a, 48, h, w, 3, 2, &mut b);
-        let (h, w) = self.conv[2].forward(&b, h, w, &mut wide, &mut a);
-        let x = self.dense4.forward(&direct::flatten_whc(&a, 64, h, w));
+    /// R-Net on the 24x24 crop in `s.input`.
+    fn crop(&self, s: &mut Scratch) -> (f32, [f32; 4]) {
+        let Scratch { input, wide, a, b } = s;
+        let (h, w) = self.conv[0].forward(input, 24, 24, wide, a);
+        let (h, w) = direct::max_pool_ceil(a, 28, h, w, 3, 2, b);
+        let (h, w) = self.conv[1].forward(b, h, w, wide, a);
+        let (h, w) = direct::max_pool_ceil(a, 48, h, w, 3, 2, b);
+        let (h, w) = self.conv[2].forward(b, h, w, wide, a);
+        let x = self.dense4.forward(&direct::flatten_whc(a, 64, h, w));
         let logits = self.dense5_1.forward(&x);
         let r = self.dense5_2.forward(&x);
         (direct::face_probability(logits[0], logits[1]), [r[0], r[1], r[2], r[3]])
@@ -454,8 +315,12 @@ pub(crate) type ONetOutput = (f32, [f32; 4], [f32; 10]);
 impl ONet {
     /// Loads `onet.pt`.
     pub fn load(path: &Path, device: &Device) -> Result<ONet> {
-        let w = Weights::read(path, device)?;
-        let direct = match direct_threads(device) {
+        Self::new(&Weights::read(path, device)?, device, direct_threads(device))
+    }
+
+    /// The network from its weights, on the direct kernels with `direct` threads if given.
+    fn new(w: &Weights, device: &Device, direct: Option<usize>) -> Result<ONet> {
+        let direct = match direct {
             Some(threads) => Some(ONetDirect {
                 conv: [
                     w.conv_direct("conv1", Some("prelu1"), 32, 3, 3)?,
@@ -511,7 +376,10 @@ impl ONet {
     /// side by side.
     pub(crate) fn score(&self, img: &Planar, regions: &[Region]) -> Result<Vec<ONetOutput>> {
         if let Some(d) = &self.direct {
-            return Ok(direct::parallel_map(regions.len(), d.threads, |i| d.crop(&crop(img, regions[i], 48))));
+            return Ok(direct::parallel_map(regions.len(), d.threads, |s, i| {
+                resample(img, regions[i], 48, 48, &mut s.input);
+                d.crop(s)
+            }));
         }
         let (prob, reg, marks) = self.forward(&crop_batch(img, regions, 48, &self.device)?)?;
         let (prob, reg, marks) = (prob.to_vec1::<f32>()?, reg.to_vec2::<f32>()?, marks.to_vec2::<f32>()?);
@@ -524,16 +392,17 @@ impl ONet {
 }
 
 impl ONetDirect {
-    fn crop(&self, x: &[f32]) -> ONetOutput {
-        let (mut wide, mut a, mut b) = (Vec::new(), Vec::new(), Vec::new());
-        let (h, w) = self.conv[0].forward(x, 48, 48, &mut wide, &mut a);
-        let (h, w) = direct::max_pool_ceil(&a, 32, h, w, 3, 2, &mut b);
-        let (h, w) = self.conv[1].forward(&b, h, w, &mut wide, &mut a);
-        let (h, w) = direct::max_pool_ceil(&a, 64, h, w, 3, 2, &mut b);
-        let (h, w) = self.conv[2].forward(&b, h, w, &mut wide, &mut a);
-        let (h, w) = direct::max_pool_ceil(&a, 64, h, w, 2, 2, &mut b);
-        let (h, w) = self.conv[3].forward(&b, h, w, &mut wide, &mut a);
-        let x = self.dense5.forward(&direct::flatten_whc(&a, 128, h, w));
+    /// O-Net on the 48x48 crop in `s.input`.
+    fn crop(&self, s: &mut Scratch) -> ONetOutput {
+        let Scratch { input, wide, a, b } = s;
+        let (h, w) = self.conv[0].forward(input, 48, 48, wide, a);
+        let (h, w) = direct::max_pool_ceil(a, 32, h, w, 3, 2, b);
+        let (h, w) = self.conv[1].forward(b, h, w, wide, a);
+        let (h, w) = direct::max_pool_ceil(a, 64, h, w, 3, 2, b);
+        let (h, w) = self.conv[2].forward(b, h, w, wide, a);
+        let (h, w) = direct::max_pool_ceil(a, 64, h, w, 2, 2, b);
+        let (h, w) = self.conv[3].forward(b, h, w, wide, a);
+        let x = self.dense5.forward(&direct::flatten_whc(a, 128, h, w));
         let logits = self.dense6[0].forward(&x);
         let r = self.dense6[1].forward(&x);
         let m = self.dense6[2].forward(&x);
@@ -543,29 +412,118 @@ impl ONetDirect {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
-
-    #[test]
-    fn ceil_mode_pooling_keeps_the_overhanging_window() {
-        // 1 x 1 x 1 x 5 with k = 2, s = 2: PyTorch's ceil mode gives 3 outputs, the last
-        // from the single value 5.
-        let x = Tensor::new(&[1f32, 4., 2., 3., 5.], &Device::Cpu).unwrap().reshape((1, 1, 1, 5)).unwrap();
-        let x = Tensor::cat(&[&x, &x], 2).unwrap();
-        let y = max_pool_ceil(&x, 2, 2).unwrap();
-        assert_eq!(y.flatten_all().unwrap().to_vec1::<f32>().unwrap(), vec![4., 3., 5.]);
-    }
-
-    #[test]
-    fn flatten_reads_width_first() {
-        // C = 2, H = 1, W = 2: values c0:[a b], c1:[c d] flatten in (W, H, C) order as a c b d.
-        let x = Tensor::new(&[1f32, 2., 3., 4.], &Device::Cpu).unwrap().reshape((1, 2, 1, 2)).unwrap();
-        assert_eq!(flatten_whc(&x).unwrap().to_vec2::<f32>().unwrap(), vec![vec![1., 3., 2., 4.]]);
-    }
 
     #[test]
     fn missing_weights_name_the_file_and_the_command() {
         let err = PNet::load(Path::new("/nonexistent/pnet.pt"), &Device::Cpu).err().unwrap().to_string();
         assert!(err.contains("/nonexistent/pnet.pt") && err.contains("download mtcnn"), "{err}");
     }
-}
 
+    /// Deterministic values in -0.5..0.5.
+    fn values(n: usize, seed: &mut u32) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                *seed = seed.wrapping_mul(1664525).wrapping_add(1013904223);
+                (*seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+            })
+            .collect()
+    }
+
+    /// Random weights for the layers `convs` (`[out, in, k, k]`), `dense` (`[out, in]`) and
+    /// `prelus`, scaled as an initializer would (weights by 1/sqrt(fan-in), slopes around 0.25)
+    /// so that activations stay in range.
+    fn random_net(convs: &[(&str, [usize; 4])], dense: &[(&str, [usize; 2])], prelus: &[(&str, usize)]) -> HashMap<String, Tensor> {
+        let mut shapes: Vec<(String, Vec<usize>, f32, f32)> = Vec::new();
+        let layers = convs.iter().map(|(n, s)| (n, s.to_vec())).chain(dense.iter().map(|(n, s)| (n, s.to_vec())));
+        for (name, shape) in layers {
+            let fan_in = shape[1..].iter().product::<usize>() as f32;
+            shapes.push((format!("{name}.weight"), shape.clone(), 0.0, 2.0 * 3f32.sqrt() / fan_in.sqrt()));
+            shapes.push((format!("{name}.bias"), vec![shape[0]], 0.0, 0.2));
+        }
+        for (name, c) in prelus {
+            shapes.push((format!("{name}.weight"), vec![*c], 0.25, 0.2));
+        }
+        let mut seed = 7;
+        shapes
+            .into_iter()
+            .map(|(name, shape, center, spread)| {
+                let v = values(shape.iter().product(), &mut seed).iter().map(|x| center + x * spread).collect();
+                (name, Tensor::from_vec(v, shape, &Device::Cpu).unwrap())
+            })
+            .collect()
+    }
+
+    fn picture(width: usize, height: usize) -> Planar {
+        let mut seed = 3;
+        let data = values(3 * width * height, &mut seed).iter().map(|v| ((v + 0.5) * 255.0).round()).collect();
+        Planar { width, height, data }
+    }
+
+    fn assert_close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}");
+        let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(worst < 1e-4, "{what}: direct and candle differ by {worst}");
+    }
+
+    // The direct kernels against the candle ops, network by network, on random weights: the
+    // same numbers up to float rounding (tests/mtcnn.rs checks the whole cascade on LFW).
+    #[test]
+    fn pnet_direct_matches_candle() {
+        let tensors = random_net(
+            &[("conv1", [10, 3, 3, 3]), ("conv2", [16, 10, 3, 3]), ("conv3", [32, 16, 3, 3]), ("conv4_1", [2, 32, 1, 1]), ("conv4_2", [4, 32, 1, 1])],
+            &[],
+            &[("prelu1", 10), ("prelu2", 16), ("prelu3", 32)],
+        );
+        let w = Weights::from_tensors(Path::new("pnet"), tensors);
+        let (direct, reference) = (PNet::new(&w, &Device::Cpu, Some(2)).unwrap(), PNet::new(&w, &Device::Cpu, None).unwrap());
+        let img = picture(57, 41);
+        let scales = [0.6, 0.6 * 0.709, 0.3];
+        let (a, b) = (direct.pyramid(&img, &scales).unwrap(), reference.pyramid(&img, &scales).unwrap());
+        for (x, y) in a.iter().zip(&b) {
+            assert_eq!(x.width, y.width);
+            assert_close(&x.prob, &y.prob, "P-Net probability");
+            assert_close(&x.reg, &y.reg, "P-Net regression");
+        }
+    }
+
+    fn regions() -> Vec<Region> {
+        vec![
+            Region { x0: 0, y0: 0, x1: 57, y1: 41 },
+            Region { x0: 10, y0: 5, x1: 30, y1: 25 },
+            Region { x0: 40, y0: 30, x1: 45, y1: 41 },
+        ]
+    }
+
+    #[test]
+    fn rnet_direct_matches_candle() {
+        let tensors = random_net(
+            &[("conv1", [28, 3, 3, 3]), ("conv2", [48, 28, 3, 3]), ("conv3", [64, 48, 2, 2])],
+            &[("dense4", [128, 576]), ("dense5_1", [2, 128]), ("dense5_2", [4, 128])],
+            &[("prelu1", 28), ("prelu2", 48), ("prelu3", 64), ("prelu4", 128)],
+        );
+        let w = Weights::from_tensors(Path::new("rnet"), tensors);
+        let (direct, reference) = (RNet::new(&w, &Device::Cpu, Some(2)).unwrap(), RNet::new(&w, &Device::Cpu, None).unwrap());
+        let img = picture(57, 41);
+        let (a, b) = (direct.score(&img, &regions()).unwrap(), reference.score(&img, &regions()).unwrap());
+        let flat = |v: &[(f32, [f32; 4])]| v.iter().flat_map(|(p, r)| std::iter::once(*p).chain(*r)).collect::<Vec<_>>();
+        assert_close(&flat(&a), &flat(&b), "R-Net");
+    }
+
+    #[test]
+    fn onet_direct_matches_candle() {
+        let tensors = random_net(
+            &[("conv1", [32, 3, 3, 3]), ("conv2", [64, 32, 3, 3]), ("conv3", [64, 64, 3, 3]), ("conv4", [128, 64, 2, 2])],
+            &[("dense5", [256, 1152]), ("dense6_1", [2, 256]), ("dense6_2", [4, 256]), ("dense6_3", [10, 256])],
+            &[("prelu1", 32), ("prelu2", 64), ("prelu3", 64), ("prelu4", 128), ("prelu5", 256)],
+        );
+        let w = Weights::from_tensors(Path::new("onet"), tensors);
+        let (direct, reference) = (ONet::new(&w, &Device::Cpu, Some(2)).unwrap(), ONet::new(&w, &Device::Cpu, None).unwrap());
+        let img = picture(57, 41);
+        let (a, b) = (direct.score(&img, &regions()).unwrap(), reference.score(&img, &regions()).unwrap());
+        let flat = |v: &[ONetOutput]| v.iter().flat_map(|(p, r, m)| std::iter::once(*p).chain(*r).chain(*m)).collect::<Vec<_>>();
+        assert_close(&flat(&a), &flat(&b), "O-Net");
+    }
+}
