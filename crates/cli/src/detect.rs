@@ -95,6 +95,9 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let text = serde_json::to_string_pretty(&results)?;
     match &a.json {
         Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
             arcface_eval::run_dir::replace_atomic(path, |tmp| std::fs::write(tmp, &text)).with_context(|| format!("writing {}", path.display()))?;
             let faces: usize = results.iter().map(|r| r.faces.len()).sum();
             println!("{} faces in {} photos ({failed} unreadable): {}", faces, results.len() - failed, path.display());
