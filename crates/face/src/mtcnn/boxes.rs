@@ -94,20 +94,18 @@ pub fn select(boxes: &[Candidate], keep: &[usize]) -> Vec<Candidate> {
 
 /// P-Net's regression: offsets scaled by the box size without the `+1`.
 pub fn regress_proposal(b: &mut Candidate) {
-    let w = b.rect[2] - b.rect[0];
-    let h = b.rect[3] - b.rect[1];
-    b.rect = [
-        b.rect[0] + b.reg[0] * w,
-        b.rect[1] + b.reg[1] * h,
-        b.rect[2] + b.reg[2] * w,
-        b.rect[3] + b.reg[3] * h,
-    ];
+    apply_offsets(b, 0.0);
 }
 
 /// R-Net's and O-Net's regression (`bbreg`): offsets scaled by the inclusive box size.
 pub fn regress(b: &mut Candidate) {
-    let w = b.rect[2] - b.rect[0] + 1.0;
-    let h = b.rect[3] - b.rect[1] + 1.0;
+    apply_offsets(b, 1.0);
+}
+
+/// Moves each edge by its offset times the box's width or height (plus `extra`).
+fn apply_offsets(b: &mut Candidate, extra: f32) {
+    let w = b.rect[2] - b.rect[0] + extra;
+    let h = b.rect[3] - b.rect[1] + extra;
     b.rect = [
         b.rect[0] + b.reg[0] * w,
         b.rect[1] + b.reg[1] * h,
