@@ -118,14 +118,18 @@ proptest! {
     }
 }
 
-/// Found by fuzz/pth_pickle: a `_rebuild_tensor_v2` call with too few arguments made candle's
-/// pickle reader panic ("removal index (is 3) should be < len (is 1)").
+/// Found by fuzz/pth_pickle, each a panic inside candle's pickle reader: a `_rebuild_tensor_v2`
+/// call with too few arguments ("removal index (is 3) should be < len (is 1)"), and a LONG1
+/// integer of more than 8 bytes ("attempt to shift left with overflow").
 #[test]
-fn a_pickle_with_short_tensor_arguments_is_an_error() {
-    let pkl = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz/pth_pickle_short_args.pkl")).unwrap();
+fn pickles_that_crashed_candle_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("short.pth");
-    std::fs::write(&path, rezip(|data| *data = pkl)).unwrap();
-    let e = read_tensors(&path).unwrap_err().to_string();
-    assert!(e.contains("short.pth") && e.contains("malformed pickle"), "{e}");
+    for name in ["pth_pickle_short_args", "pth_pickle_long1_shift"] {
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/fuzz/{name}.pkl"));
+        let pkl = std::fs::read(fixture).unwrap();
+        let path = dir.path().join(format!("{name}.pth"));
+        std::fs::write(&path, rezip(|data| *data = pkl)).unwrap();
+        let e = read_tensors(&path).unwrap_err().to_string();
+        assert!(e.contains(&format!("{name}.pth")) && e.contains("malformed pickle"), "{e}");
+    }
 }
