@@ -35,7 +35,7 @@ fn damaged_weights_give_an_error_not_a_verdict() {
     // Before: `similarity NaN`, DIFFERENT, exit 1, even for an image against itself.
     edit_safetensors(&run.join("model.safetensors"), |_, data| data[..4].copy_from_slice(&f32::NAN.to_le_bytes()));
     let before = snapshot(tmp.path());
-    let out = arcface().arg("verify").arg(photo()).arg(photo()).arg("--run").arg(&run).args(["--threshold", "0.3", "--device", "cpu"]).output().unwrap();
+    let out = arcface().arg("verify").arg(photo()).arg(photo()).arg("--run").arg(&run).args(["--threshold", "0.3", "--device", "cpu", "--align", "center"]).output().unwrap();
     let (code, err) = code_and_err(&out);
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("model.safetensors") && err.contains("NaN"), "{err}");
@@ -47,7 +47,7 @@ fn damaged_weights_give_an_error_not_a_verdict() {
     });
     let before = snapshot(tmp.path());
     let out = arcface()
-        .args(["embed", "--device", "cpu", "--run"])
+        .args(["embed", "--device", "cpu", "--align", "center", "--run"])
         .arg(&run)
         .arg("--input")
         .arg(photo())
@@ -86,7 +86,7 @@ fn embed_never_replaces_a_file_it_does_not_own() {
     let before = snapshot(tmp.path());
     for (output, phrase) in [("face.jpg", "must be a .npy"), ("notes.npy", "is not the image list")] {
         let out = arcface()
-            .args(["embed", "--device", "cpu", "--run"])
+            .args(["embed", "--device", "cpu", "--align", "center", "--run"])
             .arg(&run)
             .arg("--input")
             .arg(&face)
