@@ -155,9 +155,8 @@ impl Config {
     /// (channels < 2^27, sides < 2^24, blocks < 2^16) every term stays under 2^124.
     fn counts(&self) -> Option<(u128, u128)> {
         let small = |x: usize, bits: u32| (x as u128) < (1u128 << bits);
-        if !(small(self.width, 24) && small(self.input_size, 24) && small(self.num_features, 24))
-            || !self.layers.iter().all(|&b| small(b, 16))
-        {
+        let fits = small(self.width, 24) && small(self.input_size, 24) && small(self.num_features, 24);
+        if !fits || !self.layers.iter().all(|&b| small(b, 16)) {
             return None;
         }
         let bn = |c: u128| 2 * c;
