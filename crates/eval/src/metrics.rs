@@ -275,21 +275,24 @@ pub fn evaluate_scores(
         .collect();
     let d = values.len();
     let mut total = Counts::new(d);
-    let mut per_fold: Vec<Counts> = fold_list.iter().map(|_| Counts::new(d)).collect();
+    // Pairs grouped by fold; one fold's counts exist at a time, so memory stays O(pairs +
+    // distinct scores) however many folds a score file names (one fold per pair of a 20000-line
+    // file held 20000 x 20000 counters and aborted on allocation).
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); fold_list.len()];
     for i in 0..n {
-        let f = fold_list.partition_point(|&x| x < fold_ids[i]);
-        let (t, p) = if same[i] {
-            (&mut total.same, &mut per_fold[f].same)
-        } else {
-            (&mut total.diff, &mut per_fold[f].diff)
-        };
+        members[fold_list.partition_point(|&x| x < fold_ids[i])].push(i);
+        let t = if same[i] { &mut total.same } else { &mut total.diff };
         t[index[i]] += 1;
-        p[index[i]] += 1;
     }
 
     let mut fold_metrics = Vec::with_capacity(fold_list.len());
-    for (f, counts) in fold_list.iter().zip(&per_fold) {
-        let train = total.correct_per_candidate(Some(counts), opts.distance);
+    let mut counts = Counts::new(d);
+    for (f, pairs) in fold_list.iter().zip(&members) {
+        for &i in pairs {
+            let c = if same[i] { &mut counts.same } else { &mut counts.diff };
+            c[index[i]] += 1;
+        }
+        let train = total.correct_per_candidate(Some(&counts), opts.distance);
         let k = argmax(&train);
         let test = counts.correct_per_candidate(None, opts.distance);
         let test_n: u64 = counts.same.iter().chain(&counts.diff).sum();
@@ -301,6 +304,10 @@ pub fn evaluate_scores(
             train_accuracy: train[k] as f64 / train_n as f64,
             accuracy: test[k] as f64 / test_n as f64,
         });
+        for &i in pairs {
+            let c = if same[i] { &mut counts.same } else { &mut counts.diff };
+            c[index[i]] = 0;
+        }
     }
     let accs: Vec<f64> = fold_metrics.iter().map(|f| f.accuracy).collect();
     let mean = accs.iter().sum::<f64>() / accs.len() as f64;

@@ -66,3 +66,19 @@ proptest! {
         check(&text);
     }
 }
+
+/// Found by hand: a score file giving every pair its own fold made the metrics hold one
+/// counter array per fold (a 20000-line file: 20000 x 20000 counters, 6.4 GB; `eval --scores`
+/// aborted on allocation under a 4 GB limit). One fold's counters exist at a time now; this
+/// checks the per-fold answers on such a file (the memory was checked with `ulimit -v`).
+#[test]
+fn a_fold_per_pair_is_scored_fold_by_fold() {
+    let n = 4_000;
+    let text: String = std::iter::once("same\tscore\tfold\n".to_string())
+        .chain((0..n).map(|i| format!("{}\t{}\t{i}\n", i % 2, (i as f64 * 0.618_033_988_7).fract())))
+        .collect();
+    let t = parse_scores_tsv(&text, Path::new("folds.tsv")).unwrap();
+    let m = evaluate_scores(&t.scores, &t.same, t.folds.as_deref(), &MetricsOptions::default()).unwrap();
+    assert_eq!(m.folds.len(), n);
+    assert!(m.folds.iter().all(|f| f.num_pairs == 1));
+}
