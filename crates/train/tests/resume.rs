@@ -174,6 +174,30 @@ fn a_damaged_latest_checkpoint_falls_back_to_the_one_before() {
 }
 
 #[test]
+fn a_run_stopped_before_its_first_checkpoint_resumes_from_the_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let cfg = common::tiny(&cache, "checkpoint_every = 100", 0.1);
+    let straight = tmp.path().join("straight");
+    train_with_stop(&cfg, &opts(&straight, false), &StopFlag::new()).unwrap();
+    // What a kill after the first metrics lines and before any checkpoint leaves behind.
+    let split = tmp.path().join("split");
+    std::fs::create_dir_all(split.join("checkpoints")).unwrap();
+    let metrics = std::fs::read_to_string(straight.join("metrics.jsonl")).unwrap();
+    std::fs::write(split.join("metrics.jsonl"), metrics.lines().take(2).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let fresh = train_with_stop(&cfg, &opts(&split, false), &StopFlag::new()).unwrap_err().to_string();
+    assert!(fresh.contains("already holds a run"), "{fresh}");
+    train_with_stop(&cfg, &opts(&split, true), &StopFlag::new()).unwrap();
+    let log = std::fs::read_to_string(split.join("train.log")).unwrap();
+    assert!(log.contains("starts again from step 0"), "{log}");
+    let a = std::fs::read(straight.join("model.safetensors")).unwrap();
+    let b = std::fs::read(split.join("model.safetensors")).unwrap();
+    assert!(a == b, "the restarted run differs from the straight run");
+    let steps: Vec<u64> = arcface_eval::RunDir::new(&split).metrics().unwrap().iter().map(|l| l.step()).collect();
+    assert_eq!(steps, vec![1, 2, 3, 4, 5, 6]);
+}
+
+#[test]
 fn fresh_run_refuses_a_folder_with_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
     let run = tmp.path().join("run");

@@ -102,9 +102,12 @@ pub fn train_with_stop(
     let run_dir = &options.out;
     std::fs::create_dir_all(run_dir).map_err(|e| TrainError::io(run_dir, e))?;
     let device = options.device.clone();
-    let (ckpt, resume_from) = resume::open_checkpoints(config, run_dir, options.resume, &device)?;
+    let (ckpt, resume_from, restart) = resume::open_checkpoints(config, run_dir, options.resume, &device)?;
     let echo = !options.progress.is_sink();
     let mut log = RunLog::open(run_dir, resume_from.as_ref().map(|r| r.step()), echo)?;
+    if let Some(note) = restart {
+        log.info(&note);
+    }
     checkpoint::write_atomic(
         &arcface_eval::RunDir::new(run_dir).config_path(),
         config.to_toml().as_bytes(),

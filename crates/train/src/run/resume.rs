@@ -45,25 +45,31 @@ impl Resume {
 }
 
 /// Opens `run_dir/checkpoints` and, with `resume`, reads the newest checkpoint whose tensors
-/// load, passing over damaged newer ones (an error when none is intact); without `resume`, an
-/// error when the folder already holds a run.
+/// load, passing over damaged newer ones. A run stopped before its first intact checkpoint
+/// starts again from step 0 (the seed fixes everything, so it ends as an uninterrupted run
+/// would), with the returned note saying so; a finished run without one is an error. Without
+/// `resume`, an error when the folder already holds a run.
 pub(super) fn open_checkpoints(
     config: &TrainConfig,
     run_dir: &Path,
     resume: bool,
     device: &Device,
-) -> Result<(Checkpointer, Option<Resume>)> {
+) -> Result<(Checkpointer, Option<Resume>, Option<String>)> {
     let ckpt = Checkpointer::new(run_dir.join("checkpoints"), config.train.keep_checkpoints)?;
     if resume {
         let mut skipped = Vec::new();
         for (meta, path) in ckpt.list()?.into_iter().rev() {
             match checkpoint::load_tensors(&path, &meta, device) {
-                Ok(tensors) => return Ok((ckpt, Some(Resume { meta, path, tensors, skipped }))),
+                Ok(tensors) => return Ok((ckpt, Some(Resume { meta, path, tensors, skipped }), None)),
                 Err(e) => skipped.push(format!("passed over a damaged checkpoint: {e}")),
             }
         }
         let why = if skipped.is_empty() { String::new() } else { format!(" ({})", skipped.join("; ")) };
-        return Err(TrainError::Setup(format!("--resume: no intact checkpoint in {}{why}", ckpt.dir().display())));
+        if arcface_eval::RunDir::new(run_dir).final_weights_path().exists() {
+            return Err(TrainError::Setup(format!("--resume: no intact checkpoint in {}{why}", ckpt.dir().display())));
+        }
+        let note = format!("--resume: no intact checkpoint in {}{why}: the run starts again from step 0", ckpt.dir().display());
+        return Ok((ckpt, None, Some(note)));
     }
     if !ckpt.list()?.is_empty() {
         return Err(TrainError::Setup(format!(
@@ -82,7 +88,7 @@ pub(super) fn open_checkpoints(
             if has_metrics { "metrics.jsonl" } else { "model.safetensors" }
         )));
     }
-    Ok((ckpt, None))
+    Ok((ckpt, None, None))
 }
 
 /// Loads the checkpoint `from` (if any) into the networks and the optimizer; `hash` is the
