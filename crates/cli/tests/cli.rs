@@ -121,7 +121,7 @@ fn an_interrupted_train_exits_130_so_train_and_eval_stops() {
     std::fs::write(
         &config,
         format!(
-            "name = \"long\"\n[data]\nlfw_dir = \"{}\"\ncache_dir = \"{}\"\n\
+            "name = \"long\"\n[data]\nlfw_dir = \"{}\"\ncache_dir = \"{}\"\nalign = \"center\"\n\
              [model]\nbackbone = \"r18\"\nwidth = 8\ninput_size = 32\nnum_features = 16\n\
              [schedule]\nlr = 0.01\n[train]\nepochs = 100000\nbatch_size = 2\nlog_every = 1\n\
              validate = false\neval_at_end = false\n",

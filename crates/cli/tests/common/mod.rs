@@ -35,7 +35,7 @@ pub fn tiny_config(dir: &Path, epochs: usize, train: &str) -> PathBuf {
     std::fs::write(
         &path,
         format!(
-            "name = \"tiny\"\nseed = 7\n[data]\nlfw_dir = \"{}\"\ncache_dir = \"{}\"\n\
+            "name = \"tiny\"\nseed = 7\n[data]\nlfw_dir = \"{}\"\ncache_dir = \"{}\"\nalign = \"center\"\n\
              [model]\nbackbone = \"r18\"\nwidth = 8\ninput_size = 32\nnum_features = 16\n\
              [schedule]\nlr = 0.01\n[train]\nepochs = {epochs}\nbatch_size = 2\nlog_every = 1\n\
              validate = false\neval_at_end = false\n{train}",

@@ -16,6 +16,10 @@ pub(super) fn d_one() -> usize {
 pub(super) fn d_true() -> bool {
     true
 }
+/// Aligned faces train better than the fixed crop (see `DataConfig::align`).
+pub(super) fn d_align() -> arcface_data::Align {
+    arcface_data::Align::Mtcnn
+}
 pub(super) fn d_prefetch() -> usize {
     2
 }

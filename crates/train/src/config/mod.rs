@@ -98,9 +98,11 @@ pub struct DataConfig {
     /// Crop box `[x, y, width, height]` in the source image; absent: the data crate's default.
     #[serde(default)]
     pub crop: Option<[u32; 4]>,
-    /// How faces are cut: `center` (the crop box) or `mtcnn` (detected and aligned to the
-    /// ArcFace template; needs the weights in `<dir>/mtcnn`, see `download mtcnn`).
-    #[serde(default)]
+    /// How faces are cut: `mtcnn` (detected and aligned to the ArcFace template, the
+    /// default; needs the weights in `<dir>/mtcnn`, see `download mtcnn`) or `center` (the
+    /// crop box). The `quick` preset reaches 85.1% on pairsDevTest aligned against 82.4% with
+    /// the crop box (same seed and recipe).
+    #[serde(default = "d_align")]
     pub align: arcface_data::Align,
     /// Random horizontal flip during training.
     #[serde(default = "d_true")]

@@ -21,6 +21,7 @@ seed = 3
 lfw_dir = "{lfw}"
 cache_dir = "{cache}"
 protocol = "dev"
+align = "center"
 [model]
 backbone = "r18"
 width = 8
