@@ -23,6 +23,7 @@ use image::RgbImage;
 
 use crate::{Error, Result};
 use boxes::{Candidate, Overlap};
+use planar::AreaSums;
 pub use nets::{ONet, PNet, RNet};
 pub use planar::{Planar, Region};
 
@@ -141,15 +142,15 @@ impl Mtcnn {
 
     /// The faces in `image`, highest score first (none is not an error).
     pub fn detect(&self, image: &RgbImage) -> Result<Vec<Face>> {
-        let planar = Planar::from_rgb(image);
-        let proposals = self.propose(&planar)?;
-        let refined = self.refine(&planar, proposals)?;
-        self.output(&planar, refined)
+        let img = AreaSums::from_rgb(image);
+        let proposals = self.propose(&img)?;
+        let refined = self.refine(&img, proposals)?;
+        self.output(&img, refined)
     }
 
     /// Stage 1: P-Net over the pyramid; candidates suppressed per level, then across levels,
     /// regressed and squared.
-    fn propose(&self, img: &Planar) -> Result<Vec<Candidate>> {
+    fn propose(&self, img: &AreaSums) -> Result<Vec<Candidate>> {
         let scales = self.options.scales(img.height.min(img.width));
         let mut all = Vec::new();
         for (scale, map) in scales.iter().zip(self.pnet.pyramid(img, &scales)?) {
@@ -167,7 +168,7 @@ impl Mtcnn {
 
     /// The crop rectangles of `candidates` in the image, and the candidates that had pixels in
     /// it (in the same order).
-    fn regions(img: &Planar, candidates: Vec<Candidate>) -> (Vec<Region>, Vec<Candidate>) {
+    fn regions(img: &AreaSums, candidates: Vec<Candidate>) -> (Vec<Region>, Vec<Candidate>) {
         candidates
             .into_iter()
             .filter_map(|c| {
@@ -178,7 +179,7 @@ impl Mtcnn {
     }
 
     /// Stage 2: R-Net re-scores and regresses each proposal.
-    fn refine(&self, img: &Planar, proposals: Vec<Candidate>) -> Result<Vec<Candidate>> {
+    fn refine(&self, img: &AreaSums, proposals: Vec<Candidate>) -> Result<Vec<Candidate>> {
         let (regions, kept) = Self::regions(img, proposals);
         if kept.is_empty() {
             return Ok(kept);
@@ -200,7 +201,7 @@ impl Mtcnn {
 
     /// Stage 3: O-Net's final score, regression and landmarks; overlapping faces are merged
     /// by the overlap over the smaller box.
-    fn output(&self, img: &Planar, refined: Vec<Candidate>) -> Result<Vec<Face>> {
+    fn output(&self, img: &AreaSums, refined: Vec<Candidate>) -> Result<Vec<Face>> {
         let (regions, kept) = Self::regions(img, refined);
         if kept.is_empty() {
             return Ok(Vec::new());

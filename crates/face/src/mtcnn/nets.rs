@@ -13,9 +13,9 @@ use std::path::Path;
 
 use candle::{Device, Module, Tensor};
 
-use super::direct::{self, ConvLayer, DenseLayer, Scratch};
+use super::direct::{self, ConvLayer, DenseLayer, Map, Scratch, ScratchPool};
 use super::layers::{face_probability, flatten_whc, max_pool_ceil, Conv, Dense, Prelu, Weights};
-use super::planar::{Planar, Region};
+use super::planar::{AreaSums, Region};
 use crate::Result;
 
 /// The thread count of the direct kernels, as candle's CPU ops (`RAYON_NUM_THREADS`, else the
@@ -67,6 +67,7 @@ struct PNetDirect {
     conv: [ConvLayer; 3],
     head: ConvLayer,
     threads: usize,
+    scratch: ScratchPool,
 }
 
 impl PNet {
@@ -91,6 +92,7 @@ impl PNet {
                     ],
                     head: ConvLayer::new(&head, head_bias, None, 6, 32, 1),
                     threads,
+                    scratch: ScratchPool::default(),
                 })
             }
             None => None,
@@ -120,10 +122,10 @@ impl PNet {
 
     /// The maps of `img` resampled by each of `scales` (area resampling, MTCNN's input
     /// normalization), in the order of `scales`; on the CPU the levels run side by side.
-    pub(crate) fn pyramid(&self, img: &Planar, scales: &[f64]) -> Result<Vec<Level>> {
+    pub(crate) fn pyramid(&self, img: &AreaSums, scales: &[f64]) -> Result<Vec<Level>> {
         let size = |scale: f64| level_size(img.height, img.width, scale);
         if let Some(d) = &self.direct {
-            return Ok(direct::parallel_map(scales.len(), d.threads, |s, i| {
+            return Ok(direct::parallel_map(scales.len(), d.threads, &d.scratch, |s, i| {
                 let (h, w) = size(scales[i]);
                 resample(img, img.full(), h, w, &mut s.input);
                 d.level(s, h, w)
@@ -146,20 +148,21 @@ impl PNet {
 impl PNetDirect {
     /// P-Net on the `h x w` level in `s.input`.
     fn level(&self, s: &mut Scratch, h: usize, w: usize) -> Level {
-        let Scratch { input, wide, a, b } = s;
-        let (h, w) = self.conv[0].forward(input, h, w, wide, a);
-        let (h, w) = direct::max_pool_ceil(a, 10, h, w, 2, 2, b);
-        let (h, w) = self.conv[1].forward(b, h, w, wide, a);
-        let (h, w) = self.conv[2].forward(a, h, w, wide, b);
-        let (h, w) = self.head.forward(b, h, w, wide, a);
-        let n = h * w;
-        let prob = (0..n).map(|i| direct::face_probability(a[i], a[n + i])).collect();
-        Level { width: w, prob, reg: a[2 * n..6 * n].to_vec() }
+        let Scratch { input, a, b } = s;
+        let m = self.conv[0].forward(input, Map::dense(3, h, w), a);
+        let m = direct::max_pool_ceil(a, m, 2, 2, b);
+        let m = self.conv[1].forward(b, m, a);
+        let m = self.conv[2].forward(a, m, b);
+        let m = self.head.forward(b, m, a);
+        let a: &[f32] = a;
+        let plane = |c: usize| (0..m.h).flat_map(move |y| m.row(a, c, y)).copied();
+        let prob = plane(0).zip(plane(1)).map(|(l0, l1)| direct::face_probability(l0, l1)).collect();
+        Level { width: m.w, prob, reg: (2..6).flat_map(plane).collect() }
     }
 }
 
 /// `region` of `img` resampled to `h x w` and normalized into `out`.
-fn resample(img: &Planar, region: Region, h: usize, w: usize, out: &mut Vec<f32>) {
+fn resample(img: &AreaSums, region: Region, h: usize, w: usize, out: &mut Vec<f32>) {
     out.clear();
     out.resize(3 * h * w, 0.0);
     img.area_resize_normalized(region, h, w, out);
@@ -167,7 +170,7 @@ fn resample(img: &Planar, region: Region, h: usize, w: usize, out: &mut Vec<f32>
 
 /// `regions` of `img`, each resampled to `size x size` and normalized, as one `N x 3 x size x
 /// size` batch.
-fn crop_batch(img: &Planar, regions: &[Region], size: usize, device: &Device) -> candle::Result<Tensor> {
+fn crop_batch(img: &AreaSums, regions: &[Region], size: usize, device: &Device) -> candle::Result<Tensor> {
     let per = 3 * size * size;
     let mut data = vec![0f32; regions.len() * per];
     for (r, dst) in regions.iter().zip(data.chunks_exact_mut(per)) {
@@ -199,6 +202,7 @@ struct RNetDirect {
     dense5_1: DenseLayer,
     dense5_2: DenseLayer,
     threads: usize,
+    scratch: ScratchPool,
 }
 
 impl RNet {
@@ -220,6 +224,7 @@ impl RNet {
                 dense5_1: w.dense_direct("dense5_1", None, 2, 128)?,
                 dense5_2: w.dense_direct("dense5_2", None, 4, 128)?,
                 threads,
+                scratch: ScratchPool::default(),
             }),
             None => None,
         };
@@ -252,9 +257,9 @@ impl RNet {
 
     /// Face probability and box regression of each region of `img` (resampled to 24x24); on
     /// the CPU the crops run side by side.
-    pub(crate) fn score(&self, img: &Planar, regions: &[Region]) -> Result<Vec<(f32, [f32; 4])>> {
+    pub(crate) fn score(&self, img: &AreaSums, regions: &[Region]) -> Result<Vec<(f32, [f32; 4])>> {
         if let Some(d) = &self.direct {
-            return Ok(direct::parallel_map(regions.len(), d.threads, |s, i| {
+            return Ok(direct::parallel_map(regions.len(), d.threads, &d.scratch, |s, i| {
                 resample(img, regions[i], 24, 24, &mut s.input);
                 d.crop(s)
             }));
@@ -268,13 +273,13 @@ impl RNet {
 impl RNetDirect {
     /// R-Net on the 24x24 crop in `s.input`.
     fn crop(&self, s: &mut Scratch) -> (f32, [f32; 4]) {
-        let Scratch { input, wide, a, b } = s;
-        let (h, w) = self.conv[0].forward(input, 24, 24, wide, a);
-        let (h, w) = direct::max_pool_ceil(a, 28, h, w, 3, 2, b);
-        let (h, w) = self.conv[1].forward(b, h, w, wide, a);
-        let (h, w) = direct::max_pool_ceil(a, 48, h, w, 3, 2, b);
-        let (h, w) = self.conv[2].forward(b, h, w, wide, a);
-        let x = self.dense4.forward(&direct::flatten_whc(a, 64, h, w));
+        let Scratch { input, a, b } = s;
+        let m = self.conv[0].forward(input, Map::dense(3, 24, 24), a);
+        let m = direct::max_pool_ceil(a, m, 3, 2, b);
+        let m = self.conv[1].forward(b, m, a);
+        let m = direct::max_pool_ceil(a, m, 3, 2, b);
+        let m = self.conv[2].forward(b, m, a);
+        let x = self.dense4.forward(&direct::flatten_whc(a, m));
         let logits = self.dense5_1.forward(&x);
         let r = self.dense5_2.forward(&x);
         (direct::face_probability(logits[0], logits[1]), [r[0], r[1], r[2], r[3]])
@@ -306,6 +311,7 @@ struct ONetDirect {
     dense5: DenseLayer,
     dense6: [DenseLayer; 3],
     threads: usize,
+    scratch: ScratchPool,
 }
 
 /// O-Net's output for one crop: face probability, box regression, landmarks (five x, then
@@ -335,6 +341,7 @@ impl ONet {
                     w.dense_direct("dense6_3", None, 10, 256)?,
                 ],
                 threads,
+                scratch: ScratchPool::default(),
             }),
             None => None,
         };
@@ -374,9 +381,9 @@ impl ONet {
 
     /// O-Net's output for each region of `img` (resampled to 48x48); on the CPU the crops run
     /// side by side.
-    pub(crate) fn score(&self, img: &Planar, regions: &[Region]) -> Result<Vec<ONetOutput>> {
+    pub(crate) fn score(&self, img: &AreaSums, regions: &[Region]) -> Result<Vec<ONetOutput>> {
         if let Some(d) = &self.direct {
-            return Ok(direct::parallel_map(regions.len(), d.threads, |s, i| {
+            return Ok(direct::parallel_map(regions.len(), d.threads, &d.scratch, |s, i| {
                 resample(img, regions[i], 48, 48, &mut s.input);
                 d.crop(s)
             }));
@@ -394,15 +401,15 @@ impl ONet {
 impl ONetDirect {
     /// O-Net on the 48x48 crop in `s.input`.
     fn crop(&self, s: &mut Scratch) -> ONetOutput {
-        let Scratch { input, wide, a, b } = s;
-        let (h, w) = self.conv[0].forward(input, 48, 48, wide, a);
-        let (h, w) = direct::max_pool_ceil(a, 32, h, w, 3, 2, b);
-        let (h, w) = self.conv[1].forward(b, h, w, wide, a);
-        let (h, w) = direct::max_pool_ceil(a, 64, h, w, 3, 2, b);
-        let (h, w) = self.conv[2].forward(b, h, w, wide, a);
-        let (h, w) = direct::max_pool_ceil(a, 64, h, w, 2, 2, b);
-        let (h, w) = self.conv[3].forward(b, h, w, wide, a);
-        let x = self.dense5.forward(&direct::flatten_whc(a, 128, h, w));
+        let Scratch { input, a, b } = s;
+        let m = self.conv[0].forward(input, Map::dense(3, 48, 48), a);
+        let m = direct::max_pool_ceil(a, m, 3, 2, b);
+        let m = self.conv[1].forward(b, m, a);
+        let m = direct::max_pool_ceil(a, m, 3, 2, b);
+        let m = self.conv[2].forward(b, m, a);
+        let m = direct::max_pool_ceil(a, m, 2, 2, b);
+        let m = self.conv[3].forward(b, m, a);
+        let x = self.dense5.forward(&direct::flatten_whc(a, m));
         let logits = self.dense6[0].forward(&x);
         let r = self.dense6[1].forward(&x);
         let m = self.dense6[2].forward(&x);
@@ -456,10 +463,13 @@ mod tests {
             .collect()
     }
 
-    fn picture(width: usize, height: usize) -> Planar {
+    fn picture(width: u32, height: u32) -> AreaSums {
         let mut seed = 3;
-        let data = values(3 * width * height, &mut seed).iter().map(|v| ((v + 0.5) * 255.0).round()).collect();
-        Planar { width, height, data }
+        let v = values(3 * (width * height) as usize, &mut seed);
+        let img = image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb(std::array::from_fn(|c| ((v[3 * (y * width + x) as usize + c] + 0.5) * 255.0) as u8))
+        });
+        AreaSums::from_rgb(&img)
     }
 
     fn assert_close(a: &[f32], b: &[f32], what: &str) {
