@@ -19,9 +19,11 @@ use super::planar::{AreaSums, Region};
 use crate::Result;
 
 /// The thread count of the direct kernels, as candle's CPU ops (`RAYON_NUM_THREADS`, else the
-/// physical cores); none off the CPU.
+/// physical cores), or 1 when the caller already runs on a rayon worker (photos detected in
+/// parallel: more threads per photo would only compete for the same cores); none off the CPU.
 fn direct_threads(device: &Device) -> Option<usize> {
-    device.is_cpu().then(candle::utils::get_num_threads)
+    let threads = if rayon::current_thread_index().is_some() { 1 } else { candle::utils::get_num_threads() };
+    device.is_cpu().then_some(threads)
 }
 
 /// P-Net's maps for one pyramid level: face probability (`height x width`, row-major) and the
