@@ -42,13 +42,22 @@ impl TensorRef {
     /// The tensor's values in row-major order, gathered from its storage through the strides
     /// (some of facenet-pytorch's weights are stored transposed).
     fn gather(&self, storage: &[f32]) -> Result<Vec<f32>, String> {
-        let n: usize = self.shape.iter().product();
+        let past = || format!("{}: reads past its storage of {} values", self.name, storage.len());
+        // Checked: a damaged file may announce any shape; the values read must fit the storage
+        // (which bounds every index below) and be no more than it holds (no broadcasting in a
+        // state dict, so no allocation beyond the file's own size).
+        let n = self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)).ok_or_else(past)?;
         if n == 0 {
             return Ok(Vec::new());
         }
-        let last = self.offset + self.shape.iter().zip(&self.stride).map(|(d, s)| (d - 1) * s).sum::<usize>();
-        if last >= storage.len() {
-            return Err(format!("{}: reads past its storage of {} values", self.name, storage.len()));
+        if n > storage.len() {
+            return Err(past());
+        }
+        let last = self.shape.iter().zip(&self.stride).try_fold(self.offset, |acc, (d, s)| {
+            (d - 1).checked_mul(*s).and_then(|x| acc.checked_add(x))
+        });
+        if last.is_none_or(|last| last >= storage.len()) {
+            return Err(past());
         }
         let mut out = Vec::with_capacity(n);
         let mut index = vec![0usize; self.shape.len()];
