@@ -8,7 +8,7 @@ secs=${SECONDS_PER_TARGET:-60}
 bin=target/x86_64-unknown-linux-gnu/debug
 [ -d corpus ] || ./seed.sh
 mkdir -p logs
-targets=(protocol scores config bin_pickle pth pth_pickle safetensors metrics_jsonl image_decode)
+targets=(protocol scores config bin_pickle pth pth_pickle safetensors metrics_jsonl image_decode mtcnn_weights)
 run() {
     mkdir -p "artifacts/$1" "corpus/$1"
     "$bin/$1" "corpus/$1" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2560 -malloc_limit_mb=2048 \

@@ -11,6 +11,8 @@ seed config $root/configs/*.toml
 seed bin_pickle $root/crates/eval/tests/fixtures/*.bin
 seed pth $root/crates/backbone/tests/fixtures/tiny/weights.pth
 seed safetensors $root/crates/backbone/tests/fixtures/tiny/weights.safetensors
+# The real P-Net (28 KB) when it has been fetched (cargo xtask download mtcnn).
+if [ -f $root/data/mtcnn/pnet.pt ]; then seed mtcnn_weights $root/data/mtcnn/pnet.pt; else mkdir -p corpus/mtcnn_weights; fi
 mkdir -p corpus/pth_pickle
 python3 -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); open(sys.argv[2],'wb').write(z.read('weights/data.pkl'))" \
     $root/crates/backbone/tests/fixtures/tiny/weights.pth corpus/pth_pickle/data.pkl
