@@ -204,7 +204,10 @@ pub fn parse_pairs(text: &str, path: &Path) -> Result<PairsFile> {
         }
     };
     let mut out = PairsFile { path: path.to_path_buf(), folds, per_fold, pairs: Vec::new(), lines: Vec::new() };
-    for fold in 0..folds {
+    // Every pair read consumes a line, which bounds the loops by the file's length; with no
+    // pairs per fold nothing would, and a header of 2^63 empty folds would spin for ever.
+    let folds_to_read = if per_fold == 0 { 0 } else { folds };
+    for fold in 0..folds_to_read {
         for same in [true, false] {
             for _ in 0..per_fold {
                 let (pair, line) = cur.pair(same, fold)?;

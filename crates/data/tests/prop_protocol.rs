@@ -72,6 +72,14 @@ proptest! {
     }
 }
 
+/// Found by `protocol_shaped_text_never_panics` (in CI): a pairs header of 2^64 - 1 folds with
+/// 0 pairs each looped over the empty folds for ever.
+#[test]
+fn empty_folds_by_the_billion_end_at_once() {
+    let p = parse_pairs("18446744073709551615 0\n", Path::new("pairs.txt")).unwrap();
+    assert!(p.pairs.is_empty());
+}
+
 /// Found by `protocol_shaped_text_never_panics`: a fold count of 2^64 - 1 reserved that many
 /// folds up front and aborted the process ("capacity overflow").
 #[test]
