@@ -8,7 +8,8 @@
 //! `dx_n = col2im(W^T @ dy_n)` and the weight gradient `dW = sum_n dy_n @ im2col(x_n)^T`,
 //! as in Caffe and PyTorch's CPU `slow_conv2d`. Small output maps (the 7x7 stage of an
 //! IResNet) batch several images into one GEMM (module `grouped`); larger ones run one
-//! image per thread (`kernels`). On other devices or dtypes [`conv2d`] falls
+//! image per thread (`kernels`); with fewer images than threads the forward shares each
+//! image among the threads (`split`). On other devices or dtypes [`conv2d`] falls
 //! back to candle's `Tensor::conv2d`, so it is always usable. The sizes are
 //! [`crate::conv::ConvGeometry`], shared with the cuDNN kernel.
 
@@ -16,6 +17,7 @@ mod grouped;
 mod im2col;
 mod kernels;
 mod matmul;
+mod split;
 
 use std::sync::Arc;
 
@@ -33,7 +35,13 @@ const OP: &str = "fastconv";
 /// Bias-free NCHW 2-D convolution (`x`: N x C x H x W, `w`: K x C x kh x kw) with equal
 /// stride and zero padding on both axes; fast path on CPU f32, candle's conv elsewhere. Only
 /// `opts.profiler` is read (it times the backward pass).
-pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize, opts: &KernelOptions) -> Result<Tensor> {
+pub fn conv2d(
+    x: &Tensor,
+    w: &Tensor,
+    stride: usize,
+    padding: usize,
+    opts: &KernelOptions,
+) -> Result<Tensor> {
     let fast = x.device().is_cpu()
         && w.device().is_cpu()
         && x.dtype() == DType::F32
@@ -45,7 +53,14 @@ pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize, opts: &Kern
     Geometry::new(OP, x.dims(), w.dims(), stride, padding)?;
     let x = x.contiguous()?;
     let w = w.contiguous()?;
-    x.apply_op2(&w, FastConv2d { stride, padding, profiler: opts.profiler.clone() })
+    x.apply_op2(
+        &w,
+        FastConv2d {
+            stride,
+            padding,
+            profiler: opts.profiler.clone(),
+        },
+    )
 }
 
 /// The contiguous f32 data of a CPU storage, or an error naming the op.

@@ -365,3 +365,34 @@ fn bad_shapes_are_errors_not_panics() -> anyhow::Result<()> {
     assert!(conv2d(&x, &w.narrow(2, 0, 3)?.narrow(3, 0, 3)?, 0, 1).is_err());
     Ok(())
 }
+
+/// Fewer images than threads: each image's forward is shared among the threads, cut by
+/// output rows (large maps) or also by output channels (small ones). Run in pools of 2, 3
+/// and 5 threads whatever this machine has, so every cut is taken.
+#[test]
+fn images_shared_among_threads_match_candle() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let cases = [
+        // Rows only: a map wide enough for several column tiles.
+        case([1, 16, 40, 33], 24, 3, 1, 1),
+        // Rows and channels: one tile (7x7, 14x14), an odd channel count, stride 2.
+        case([1, 32, 7, 7], 48, 3, 1, 1),
+        case([2, 24, 14, 14], 7, 3, 1, 1),
+        case([1, 16, 15, 13], 32, 3, 2, 1),
+        // The 1x1 stride-2 shortcut and a pointwise conv (no im2col).
+        case([1, 16, 14, 14], 32, 1, 2, 0),
+        case([1, 16, 9, 11], 8, 1, 1, 0),
+        // Fewer output channels than threads.
+        case([1, 4, 6, 6], 2, 3, 1, 1),
+    ];
+    for threads in [2, 3, 5] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
+        for case in cases {
+            pool.install(|| check(case, &mut rng))
+                .map_err(|e| e.context(format!("{threads} threads")))?;
+        }
+    }
+    Ok(())
+}

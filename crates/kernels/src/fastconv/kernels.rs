@@ -130,8 +130,11 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * p);
     debug_assert_eq!((x.len(), w.len()), (g.n * x_len, g.k * ckk));
-    let mut y = vec![0f32; g.n * y_len];
     let plan = Plan::new(g.n);
+    if !plan.images_in_parallel {
+        return super::split::forward(g, x, w, rayon::current_num_threads());
+    }
+    let mut y = vec![0f32; g.n * y_len];
     for_each_image(plan, &mut y, y_len, scratch_len(g), |i, y_img, col| {
         let x_img = &x[i * x_len..][..x_len];
         if g.is_pointwise() {
