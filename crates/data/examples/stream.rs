@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let cache = ImageCache::build_or_open(&train.paths, &pre, "data/cache", Progress::sink(Stderr))?;
     println!("cache ready in {:.1} s ({} images, {size} px)", t.elapsed().as_secs_f64(), cache.len());
-    let config = LoaderConfig { batch_size: 128, seed: 1, flip: true, drop_last: false, prefetch: 4, shuffle: true, threads: 0 };
+    let config = LoaderConfig { batch_size: 128, seed: 1, flip: true, drop_last: false, prefetch: 4, shuffle: true, threads: 0, ..LoaderConfig::default() };
     let loader = Loader::new(Arc::new(cache), train.labels.clone(), config)?;
     let t = Instant::now();
     let mut n = 0;

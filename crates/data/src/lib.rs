@@ -3,7 +3,7 @@
 //!
 //! Typical use: [`Lfw::open`] then [`Lfw::split`] (or [`scan_folder`]) gives image paths;
 //! [`ImageCache::build_or_open`] preprocesses them once with a [`Preprocess`]; a [`Loader`]
-//! yields shuffled, flipped [`Batch`]es; [`EvalBatches`] decodes test images in order.
+//! yields shuffled, augmented ([`Augment`]) [`Batch`]es; [`EvalBatches`] decodes test images in order.
 #![warn(missing_docs)]
 
 pub mod augment;
@@ -20,6 +20,7 @@ pub mod progress;
 pub mod protocol;
 pub mod sets;
 
+pub use augment::{Augment, Border};
 pub use cache::ImageCache;
 pub use error::{DataError, Result};
 pub use folder::scan_folder;

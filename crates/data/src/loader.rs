@@ -1,6 +1,7 @@
 //! The training loader: a per-epoch shuffle that is a pure function of (seed, epoch)
 //! (ChaCha8 stream `epoch`), batches assembled from the [`ImageCache`] with rayon on a
-//! background thread, `prefetch` batches ahead, with a seeded random horizontal flip.
+//! background thread, `prefetch` batches ahead, augmented on the fly in the worker threads
+//! (the seeded flip, and the [`Augment`] steps; the cache keeps the unaugmented faces).
 //! `skip_batches` lets a resumed run continue with exactly the batches it would have seen.
 //! Also [`EvalBatches`]: images decoded from their files in order, for evaluation.
 
@@ -13,21 +14,23 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::augment::{flip_horizontal, should_flip};
+use crate::augment::Augment;
 use crate::cache::ImageCache;
 use crate::error::{DataError, Result};
 use crate::prefetch::Prefetch;
 use crate::preprocess::{hwc_to_chw_normalized, Preprocess};
 
 /// Loader settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoaderConfig {
     /// Images per batch.
     pub batch_size: usize,
-    /// Seed of the shuffle and of the flips.
+    /// Seed of the shuffle and of the augmentation.
     pub seed: u64,
     /// Random horizontal flip with probability 1/2.
     pub flip: bool,
+    /// The other random augmentation (default: none).
+    pub augment: Augment,
     /// Drop the last, incomplete batch of each epoch.
     pub drop_last: bool,
     /// Batches prepared ahead of the consumer (at least 1).
@@ -40,7 +43,16 @@ pub struct LoaderConfig {
 
 impl Default for LoaderConfig {
     fn default() -> Self {
-        LoaderConfig { batch_size: 128, seed: 0, flip: true, drop_last: true, prefetch: 2, shuffle: true, threads: 0 }
+        LoaderConfig {
+            batch_size: 128,
+            seed: 0,
+            flip: true,
+            augment: Augment::default(),
+            drop_last: true,
+            prefetch: 2,
+            shuffle: true,
+            threads: 0,
+        }
     }
 }
 
@@ -72,6 +84,9 @@ impl Loader {
         }
         if config.batch_size == 0 {
             return Err(DataError::Config("batch_size must be at least 1".into()));
+        }
+        if let Err((key, msg)) = config.augment.validate() {
+            return Err(DataError::Config(format!("augment.{key} {msg}")));
         }
         let pool = match config.threads {
             0 => None,
@@ -129,15 +144,16 @@ impl Loader {
             return Err(DataError::Config(format!("image index {bad} out of range ({} images)", self.len())));
         }
         let mut data = vec![0f32; indices.len() * per];
-        let (cache, seed, flip) = (&self.cache, self.config.seed, self.config.flip);
+        let (cache, c) = (&self.cache, &self.config);
+        // Each image's plan depends on (seed, epoch, index) only, so which worker takes which
+        // image does not matter.
         data.par_chunks_mut(per).zip(indices.par_iter()).for_each(|(dst, &i)| {
             let src = cache.get(i);
-            if flip && should_flip(seed, epoch as u64, i as u64) {
-                let mut buf = src.to_vec();
-                flip_horizontal(&mut buf, s, 3);
-                hwc_to_chw_normalized(&buf, dst);
-            } else {
+            let plan = c.augment.plan(c.flip, c.seed, epoch as u64, i as u64, s, s);
+            if plan.is_identity() {
                 hwc_to_chw_normalized(src, dst);
+            } else {
+                hwc_to_chw_normalized(&plan.apply(src, s, s), dst);
             }
         });
         let n = indices.len();
@@ -224,6 +240,7 @@ impl Iterator for EvalBatches {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::augment::should_flip;
 
     /// 10 images of 2x2 whose every byte is the image index (flips are then invisible) except
     /// pixel (0,0), which is 200 so flips can be detected.
@@ -290,8 +307,67 @@ mod tests {
         }
     }
 
+    /// 6 images of 16x16 with distinct textures, for the augmentation tests.
+    fn textured(config: LoaderConfig) -> Loader {
+        let px: Vec<u8> = (0..6 * 16 * 16 * 3).map(|k| ((k * 7919) % 251) as u8).collect();
+        let cache = Arc::new(ImageCache::from_pixels(px, 16).unwrap());
+        Loader::new(cache, vec![0, 1, 0, 1, 0, 1], config).unwrap()
+    }
+
+    fn full_augment() -> Augment {
+        Augment {
+            scale: [0.7, 1.2],
+            aspect: [0.8, 1.25],
+            translate: 0.1,
+            rotate: 15.0,
+            brightness: 0.3,
+            contrast: 0.3,
+            saturation: 0.3,
+            grayscale: 0.3,
+            blur: 0.5,
+            ..Augment::default()
+        }
+    }
+
+    fn pixels(b: &Batch) -> Vec<f32> {
+        b.images.flatten_all().unwrap().to_vec1().unwrap()
+    }
+
+    #[test]
+    fn augmented_batches_depend_on_seed_epoch_and_index_only() {
+        let config = LoaderConfig { augment: full_augment(), flip: true, shuffle: false, ..cfg(6, false) };
+        let one = textured(LoaderConfig { threads: 1, ..config.clone() });
+        let two = textured(LoaderConfig { threads: 2, ..config.clone() });
+        let a = one.assemble(3, vec![0, 1, 2, 3, 4, 5]).unwrap();
+        assert_eq!(pixels(&a), pixels(&two.assemble(3, vec![0, 1, 2, 3, 4, 5]).unwrap()));
+        // Image 4 alone, or in another position, gets the same pixels.
+        let alone = pixels(&two.assemble(3, vec![4]).unwrap());
+        let per = 3 * 16 * 16;
+        assert_eq!(alone, pixels(&a)[4 * per..5 * per]);
+        let other_epoch = pixels(&one.assemble(4, vec![4]).unwrap());
+        assert_ne!(alone, other_epoch);
+        let other_seed = textured(LoaderConfig { seed: 8, ..config.clone() });
+        assert_ne!(alone, pixels(&other_seed.assemble(3, vec![4]).unwrap()));
+        // Augmentation changed the image: it is not the cached face.
+        let plain = textured(LoaderConfig { flip: false, ..cfg(6, false) });
+        assert_ne!(alone, pixels(&plain.assemble(3, vec![4]).unwrap()));
+    }
+
+    #[test]
+    fn identity_augmentation_is_the_cached_face() {
+        let plain = textured(LoaderConfig { flip: false, ..cfg(6, false) });
+        let zero = Augment { blur: 0.0, blur_sigma: [0.5, 0.5], ..Augment::default() };
+        let same = textured(LoaderConfig { flip: false, augment: zero, ..cfg(6, false) });
+        let idx: Vec<usize> = (0..6).collect();
+        assert_eq!(pixels(&plain.assemble(0, idx.clone()).unwrap()), pixels(&same.assemble(0, idx).unwrap()));
+    }
+
     #[test]
     fn bad_configs_are_errors() {
+        let bad = Augment { rotate: -1.0, ..Augment::default() };
+        let cache = Arc::new(ImageCache::from_pixels(vec![0; 12], 2).unwrap());
+        let err = Loader::new(cache, vec![0], LoaderConfig { augment: bad, ..LoaderConfig::default() }).err().unwrap();
+        assert!(err.to_string().contains("augment.rotate"), "{err}");
         let cache = Arc::new(ImageCache::from_pixels(vec![0; 24], 2).unwrap());
         assert!(Loader::new(cache.clone(), vec![0], LoaderConfig::default()).is_err());
         assert!(Loader::new(cache, vec![0, 1], LoaderConfig { batch_size: 0, ..LoaderConfig::default() }).is_err());
