@@ -3,8 +3,9 @@
 //!
 //! Each section holds the owning crate's own type wherever one exists: the margin is
 //! [`arcface_loss::Margin`], the optimizer [`OptimizerConfig`], the decay of the learning rate
-//! [`Decay`], the protocol [`arcface_data::Protocol`], the arithmetic [`Precision`]. So serde
-//! rejects an unknown name or key, and each default is written once, by the type's owner.
+//! [`Decay`], the protocol [`arcface_data::Protocol`], the augmentation [`arcface_data::Augment`],
+//! the arithmetic [`Precision`]. So serde rejects an unknown name or key, and each default is
+//! written once, by the type's owner.
 //!
 //! Presets are compiled in from `configs/<name>.toml` (InsightFace names its configs
 //! `<dataset>_<backbone>`; ours name the recipe), so the crate finds them from any working
@@ -45,6 +46,11 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Where the images come from.
     pub data: DataConfig,
+    /// Random augmentation beyond `[data] flip`: zoom, aspect, shift, rotation, colour jitter,
+    /// grayscale and blur (`[augment]`; absent: none, so flip alone as before). The data
+    /// crate's own type, so its keys, defaults and ranges are written once.
+    #[serde(default)]
+    pub augment: arcface_data::Augment,
     /// The backbone.
     pub model: ModelConfig,
     /// The margin head.
@@ -104,7 +110,7 @@ pub struct DataConfig {
     /// the crop box (same seed and recipe).
     #[serde(default = "d_align")]
     pub align: arcface_data::Align,
-    /// Random horizontal flip during training.
+    /// Random horizontal flip during training (the other augmentation is `[augment]`).
     #[serde(default = "d_true")]
     pub flip: bool,
     /// Batches decoded ahead of the training step.

@@ -95,3 +95,64 @@ fn unknown_names_and_keys_are_rejected_with_their_line() {
     let err = parse(&format!("{GOOD}[optim]\nkind = \"adam\"\n")).unwrap_err();
     assert!(err.starts_with("x.toml:17:") && err.contains("adam"), "{err}");
 }
+
+/// Every `[augment]` key, as documented in the README's Configs section.
+const AUGMENT: &str = r#"[augment]
+scale = [0.8, 1.0]
+aspect = [0.9, 1.1]
+translate = 0.05
+rotate = 10.0
+border = "replicate"
+brightness = 0.2
+contrast = 0.2
+saturation = 0.2
+grayscale = 0.1
+blur = 0.2
+blur_sigma = [0.5, 1.5]
+"#;
+
+#[test]
+fn augment_table_absent_means_flip_only() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.augment, arcface_data::Augment::default());
+    assert!(c.data.flip);
+    assert!(!parse(&GOOD.replace(r#"protocol = "dev""#, "protocol = \"dev\"\nflip = false")).unwrap().data.flip);
+}
+
+#[test]
+fn augment_table_parses_and_round_trips() {
+    let c = parse(&format!("{GOOD}{AUGMENT}")).unwrap();
+    let a = c.augment;
+    assert_eq!((a.scale, a.aspect, a.translate, a.rotate), ([0.8, 1.0], [0.9, 1.1], 0.05, 10.0));
+    assert_eq!(a.border, arcface_data::Border::Replicate);
+    assert_eq!((a.brightness, a.contrast, a.saturation), (0.2, 0.2, 0.2));
+    assert_eq!((a.grayscale, a.blur, a.blur_sigma), (0.1, 0.2, [0.5, 1.5]));
+    assert_eq!(parse(&c.to_toml()).unwrap(), c);
+    // Keys left out keep the data crate's defaults; integers are accepted as numbers.
+    let some = parse(&format!("{GOOD}[augment]\nrotate = 5\n")).unwrap().augment;
+    assert_eq!(some, arcface_data::Augment { rotate: 5.0, ..Default::default() });
+}
+
+#[test]
+fn augment_errors_name_the_key_and_line() {
+    let text = format!("{GOOD}{AUGMENT}");
+    // The table starts on line 16; `scale` is line 17, `rotate` 20, `blur_sigma` 27.
+    let err = parse(&text.replace("scale = [0.8, 1.0]", "scale = [1.2, 0.8]")).unwrap_err();
+    assert!(err.starts_with("x.toml:17: invalid `augment.scale`"), "{err}");
+    let err = parse(&text.replace("rotate = 10.0", "rotate = 200.0")).unwrap_err();
+    assert!(err.starts_with("x.toml:20: invalid `augment.rotate`") && err.contains("180"), "{err}");
+    let err = parse(&text.replace("grayscale = 0.1", "grayscale = 1.1")).unwrap_err();
+    assert!(err.starts_with("x.toml:25: invalid `augment.grayscale`"), "{err}");
+    let err = parse(&text.replace("blur_sigma = [0.5, 1.5]", "blur_sigma = [0.0, 1.5]")).unwrap_err();
+    assert!(err.starts_with("x.toml:27: invalid `augment.blur_sigma`"), "{err}");
+    // A table of one key: that key's line.
+    let err = parse(&format!("{GOOD}[augment]\ntranslate = 0.9\n")).unwrap_err();
+    assert!(err.starts_with("x.toml:17: invalid `augment.translate`"), "{err}");
+    // Unknown keys and names are serde's errors, with their line.
+    let err = parse(&text.replace("rotate = 10.0", "rotation = 10.0")).unwrap_err();
+    assert!(err.starts_with("x.toml:20:") && err.contains("rotation"), "{err}");
+    let err = parse(&text.replace(r#"border = "replicate""#, r#"border = "wrap""#)).unwrap_err();
+    assert!(err.starts_with("x.toml:21:") && err.contains("wrap"), "{err}");
+    let err = parse(&text.replace("scale = [0.8, 1.0]", "scale = 0.8")).unwrap_err();
+    assert!(err.starts_with("x.toml:17:"), "{err}");
+}

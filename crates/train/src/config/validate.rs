@@ -25,6 +25,7 @@ impl TrainConfig {
         let at = Site { text, origin };
         check_name(&self.name, &at)?;
         self.check_data(&at)?;
+        self.augment.validate().or_else(|(key, msg)| at.fail("augment", key, msg))?;
         self.check_model(&at)?;
         self.check_loss(&at)?;
         self.optim.validate().or_else(|(key, msg)| at.fail("optim", key, msg))?;

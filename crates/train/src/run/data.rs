@@ -132,20 +132,23 @@ fn training_loader(
 ) -> Result<Loader> {
     let cache = ImageCache::build_or_open(&train_set.paths, preprocess, cache_dir, progress)
         ?;
-    let loader = Loader::new(
-        Arc::new(cache),
-        train_set.labels.clone(),
-        LoaderConfig {
-            batch_size: config.train.batch_size,
-            seed: config.seed,
-            flip: config.data.flip,
-            drop_last: true,
-            prefetch: config.data.prefetch.max(1),
-            shuffle: true,
-            threads: 0,
-        },
-    )?;
+    let loader = Loader::new(Arc::new(cache), train_set.labels.clone(), loader_config(config))?;
     Ok(loader)
+}
+
+/// The loader settings of `config`: its batch size, seed, `[data] flip` and prefetch, and the
+/// `[augment]` table as it is.
+pub(crate) fn loader_config(config: &TrainConfig) -> LoaderConfig {
+    LoaderConfig {
+        batch_size: config.train.batch_size,
+        seed: config.seed,
+        flip: config.data.flip,
+        augment: config.augment,
+        drop_last: true,
+        prefetch: config.data.prefetch.max(1),
+        shuffle: true,
+        threads: 0,
+    }
 }
 
 /// `model.json` of a run of `config`: the backbone shape, the preprocessing, the loss and the
@@ -165,5 +168,25 @@ pub fn model_info(
         loss: config.loss.margin.name().into(),
         protocol: protocol.into(),
         fold: config.data.protocol.fold(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_loader_gets_the_augment_table_and_the_flip() {
+        let text = include_str!("../../tests/fixtures/augment.toml");
+        let config = TrainConfig::from_toml_str(text, Path::new("augment.toml")).unwrap();
+        let l = loader_config(&config);
+        assert_eq!((l.seed, l.flip, l.batch_size), (7, true, 4));
+        assert_eq!(l.augment, config.augment);
+        assert_eq!((l.augment.rotate, l.augment.blur_sigma), (8.0, [0.3, 1.2]));
+        assert_ne!(l.augment, arcface_data::Augment::default());
+        let no_flip = TrainConfig::from_toml_str(&text.replace("flip = true", "flip = false"), Path::new("a.toml"));
+        assert!(!loader_config(&no_flip.unwrap()).flip);
     }
 }
