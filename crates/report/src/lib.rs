@@ -7,9 +7,11 @@
 
 pub mod error;
 pub mod eval_plots;
+pub mod folds;
 pub mod plots;
 pub mod report;
 
 pub use error::{Error, Result};
 pub use eval_plots::write_eval_plots;
+pub use folds::{write_folds_report, FoldRow, FoldsPage};
 pub use report::{read_run, write_report, RunSummary};
