@@ -56,6 +56,9 @@ pub struct EvalArgs {
 }
 
 pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
+    if let Some(parent) = a.model.run.as_deref().filter(|r| crate::train::folds::state::FoldsState::is_parent(r)) {
+        return eval_folds_parent(parent, &a);
+    }
     let model = a.model.source();
     let pairs = if let Some(path) = &a.scores {
         PairSource::Scores(path.clone())
@@ -89,6 +92,23 @@ pub fn run_eval(a: EvalArgs) -> anyhow::Result<ExitCode> {
         std::fs::copy(&src, json).with_context(|| format!("copying {} to {}", src.display(), json.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `eval --run PARENT` on a View 2 multi-fold run: every finished fold again on its own
+/// held-out pairs (other pair sets are for one fold's model).
+fn eval_folds_parent(parent: &std::path::Path, a: &EvalArgs) -> anyhow::Result<ExitCode> {
+    if a.protocol.is_some() || a.pairs.is_some() || a.bin.is_some() || a.out.is_some() || a.json.is_some() || a.no_flip || a.distance {
+        bail!(
+            "{} is a View 2 multi-fold run: `eval --run {}` alone re-evaluates each fold on its held-out \
+             pairs; for other pairs or options evaluate one fold's model: eval --run {}/fold-K ...",
+            parent.display(),
+            parent.display(),
+            parent.display()
+        );
+    }
+    let kernels = crate::kernel_env::from_env();
+    let device = arcface_backbone::select_device(&a.device, kernels.cuda_pool)?;
+    crate::train::folds::eval_parent(parent, &crate::train::folds::Hardware { device, kernels })
 }
 
 /// Where `eval` writes without `--out`: the run's `eval/` only for LFW pairs (what `verify`
@@ -224,7 +244,15 @@ pub struct ReportArgs {
 }
 
 pub fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
-    let runs = if a.runs.is_empty() { discover_runs("runs".as_ref())? } else { a.runs };
+    if let [parent] = a.runs.as_slice() {
+        if crate::train::folds::state::FoldsState::is_parent(parent) {
+            let html = crate::train::folds::report_parent(parent)?;
+            println!("report of the View 2 folds of {}: {}", parent.display(), html.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    // A View 2 multi-fold run among others stands for its folds' sub-runs.
+    let runs = if a.runs.is_empty() { discover_runs("runs".as_ref())? } else { crate::train::folds::expand_parents(a.runs) };
     if runs.is_empty() {
         bail!("no runs found under runs/ (a run folder holds metrics.jsonl); name them explicitly");
     }

@@ -1,5 +1,8 @@
 //! `arcface train`: a config (preset name or TOML file), command-line overrides, then
-//! `arcface_train::train`. `--resume runs/NAME` continues a run from its own resolved config.
+//! `arcface_train::train`. `--resume runs/NAME` continues a run from its own resolved config;
+//! `--protocol view2 --folds all` runs every View 2 fold as one resumable run ([`folds`]).
+
+pub mod folds;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +52,11 @@ pub struct TrainArgs {
     /// Held-out fold of view2 (0..10).
     #[arg(long)]
     pub fold: Option<usize>,
+    /// View 2 as one run: `all`, or folds like `0,3,7`; one model per held-out fold, each
+    /// evaluated on its fold, then the mean +- std (into `--out`, default `runs/<name>-view2`;
+    /// rerun the same command to continue an interrupted run).
+    #[arg(long, conflicts_with_all = ["fold", "resume"])]
+    pub folds: Option<String>,
     /// `lfw`, or a folder of `<identity>/<image>` to train on.
     #[arg(long)]
     pub dataset: Option<String>,
@@ -158,6 +166,26 @@ pub fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) -> anyhow::Result<(
 /// shells report an interrupted command).
 pub const INTERRUPTED: u8 = 130;
 
+/// `train --folds`: the recipe from the config and flags, then [`folds::run`].
+fn run_folds(mut a: TrainArgs) -> anyhow::Result<ExitCode> {
+    let spec = a.folds.take().unwrap_or_default();
+    let mut cfg = TrainConfig::from_spec(&a.config)?;
+    if a.protocol.as_deref().is_some_and(|p| p != "view2") {
+        bail!("--folds goes with --protocol view2 (not {})", a.protocol.as_deref().unwrap_or_default());
+    }
+    if a.protocol.is_some() {
+        // The fold is chosen per sub-run; any one makes the overrides valid.
+        a.fold = Some(0);
+    }
+    apply_overrides(&mut cfg, &a)?;
+    let recipe = folds::recipe(cfg)?;
+    let list = folds::parse_folds(&spec, || folds::people_folds(&recipe.data.lfw_dir()))?;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-view2", recipe.name)));
+    let kernels = crate::kernel_env::from_env();
+    let device = select_device(&a.device, kernels.cuda_pool)?;
+    folds::run(&recipe, &list, &out, &folds::Hardware { device, kernels })
+}
+
 /// `*slot = value` when the flag was given.
 fn set<T>(slot: &mut T, value: Option<T>) {
     if let Some(v) = value {
@@ -166,6 +194,9 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 }
 
 pub fn run(a: TrainArgs) -> anyhow::Result<ExitCode> {
+    if a.folds.is_some() {
+        return run_folds(a);
+    }
     let (cfg, out, resume) = match &a.resume {
         Some(dir) => {
             let file = dir.join("config.toml");
