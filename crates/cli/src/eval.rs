@@ -236,7 +236,8 @@ pub fn run_embed(a: EmbedArgs) -> anyhow::Result<ExitCode> {
 /// Arguments of `report`.
 #[derive(Args)]
 pub struct ReportArgs {
-    /// Run folders (default: every folder under `runs/` holding a `metrics.jsonl`).
+    /// Run folders (default: every folder under `runs/` holding a `metrics.jsonl`, and the
+    /// folds of every View 2 multi-fold run there). One multi-fold run alone: its folds page.
     pub runs: Vec<PathBuf>,
     /// Output folder for `report.html` and `report.md`.
     #[arg(long, default_value = "runs/report")]
@@ -252,7 +253,7 @@ pub fn run_report(a: ReportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     // A View 2 multi-fold run among others stands for its folds' sub-runs.
-    let runs = if a.runs.is_empty() { discover_runs("runs".as_ref())? } else { crate::train::folds::expand_parents(a.runs) };
+    let runs = crate::train::folds::expand_parents(if a.runs.is_empty() { discover_runs("runs".as_ref())? } else { a.runs });
     if runs.is_empty() {
         bail!("no runs found under runs/ (a run folder holds metrics.jsonl); name them explicitly");
     }
@@ -265,7 +266,7 @@ fn discover_runs(root: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
     let Ok(entries) = std::fs::read_dir(root) else { return Ok(Vec::new()) };
     let mut runs: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| RunDir::new(p).metrics_path().is_file())
+        .filter(|p| RunDir::new(p).metrics_path().is_file() || crate::train::folds::state::FoldsState::is_parent(p))
         .collect();
     runs.sort();
     Ok(runs)

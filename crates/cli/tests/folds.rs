@@ -53,7 +53,7 @@ fn close(a: &Value, b: f64) -> bool {
 #[test]
 fn two_folds_give_two_sub_runs_and_the_mean_and_std_of_their_numbers() {
     let dir = tempfile::tempdir().unwrap();
-    let parent = dir.path().join("v2");
+    let parent = dir.path().join("runs/v2");
     let stdout = ok(&folds(&tiny_config(dir.path(), 1, ""), "0,1", &parent, &[]));
 
     let summary = json(&parent.join("summary.json"));
@@ -116,6 +116,18 @@ fn two_folds_give_two_sub_runs_and_the_mean_and_std_of_their_numbers() {
     let report = arcface().arg("report").arg(&parent).output().unwrap();
     assert!(ok(&report).contains("View 2 folds"));
     assert!(parent.join("report.html").is_file());
+    // Found under runs/ by a plain `report`, the parent stands for its folds' sub-runs.
+    let report = arcface()
+        .args(["report", "--out", "across"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(ok(&report).contains("report of 2 run(s)"));
+    let md = std::fs::read_to_string(dir.path().join("across/report.md")).unwrap();
+    assert!(
+        md.contains("| fold-0 |") && md.contains("| fold-1 |"),
+        "{md}"
+    );
     let eval = arcface()
         .args(["eval", "--device", "cpu", "--run"])
         .arg(&parent)
