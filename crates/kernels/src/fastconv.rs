@@ -17,7 +17,9 @@ mod grouped;
 mod im2col;
 mod kernels;
 mod matmul;
+mod pairs;
 mod split;
+pub(crate) mod winograd;
 
 use std::sync::Arc;
 

@@ -5,7 +5,7 @@
 //! and, above all, backward), its autograd through BatchNorm and PReLU (a dozen generic
 //! kernels each), and its CUDA convolution backward (not on cuDNN). This crate fills those
 //! gaps with custom ops that plug into candle's autograd: [`fastconv`] (im2col + GEMM on the
-//! CPU), [`cudnn_conv`] (feature `cudnn`), fused BatchNorm-training and PReLU kernels on the
+//! CPU; [`FrozenConv`] adds Winograd for inference), [`cudnn_conv`] (feature `cudnn`), fused BatchNorm-training and PReLU kernels on the
 //! CPU and, opt-in, on CUDA (feature `cuda`), and closed-form backward passes. Every choice is
 //! a field of [`KernelOptions`]; nothing is read from the environment.
 //!
@@ -30,7 +30,9 @@ mod cuda_norm;
 #[cfg(feature = "cudnn")]
 pub mod cudnn_conv;
 pub mod device;
+pub mod eval_ops;
 pub mod fastconv;
+pub mod frozen_conv;
 pub mod options;
 pub mod prelu;
 pub mod profile;
@@ -38,6 +40,7 @@ pub mod profile;
 pub use batch_norm::{BatchNormParams, BatchNormPath};
 pub use conv::conv2d;
 pub use device::select_device;
+pub use frozen_conv::{Epilogue, FrozenConv};
 pub use options::{ConvKernel, CudaPool, KernelOptions, NormKernel};
 pub use profile::Profiler;
 

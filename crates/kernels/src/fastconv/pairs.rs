@@ -1,0 +1,117 @@
+//! Splitting a row into its even and odd elements and merging them back, with AVX2 where the
+//! CPU has it: the Winograd transforms read and write 2x2 tiles, and the compiler leaves
+//! these stride-2 copies scalar (a third of a 56x56 layer's time before this).
+
+/// `even[k] = src[2k]`, `odd[k] = src[2k + 1]` for every whole pair of `src`.
+pub(super) fn split(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
+    let n = src.len() / 2;
+    let (even, odd) = (&mut even[..n], &mut odd[..n]);
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2; the slices hold 2n, n and n floats.
+        done = unsafe { split_avx2(&src[..2 * n], even, odd) };
+    }
+    for k in done..n {
+        even[k] = src[2 * k];
+        odd[k] = src[2 * k + 1];
+    }
+}
+
+/// `dst[2k] = even[k]`, `dst[2k + 1] = odd[k]` for `k < dst.len() / 2`.
+pub(super) fn merge(even: &[f32], odd: &[f32], dst: &mut [f32]) {
+    let n = dst.len() / 2;
+    let (even, odd) = (&even[..n], &odd[..n]);
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2; the slices hold n, n and at least 2n floats.
+        done = unsafe { merge_avx2(even, odd, &mut dst[..2 * n]) };
+    }
+    for k in done..n {
+        dst[2 * k] = even[k];
+        dst[2 * k + 1] = odd[k];
+    }
+}
+
+/// Eight pairs at a time; returns the pairs done.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn split_avx2(src: &[f32], even: &mut [f32], odd: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let n = even.len() / 8 * 8;
+    for k in (0..n).step_by(8) {
+        // a = s0..s7, b = s8..s15; shuffles take lanes within 128-bit halves, so the
+        // result is [e0 e1 e4 e5 | e2 e3 e6 e7] until the 64-bit permute puts it in order.
+        let a = _mm256_loadu_ps(src.as_ptr().add(2 * k));
+        let b = _mm256_loadu_ps(src.as_ptr().add(2 * k + 8));
+        let e = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+        let o = _mm256_shuffle_ps::<0b11_01_11_01>(a, b);
+        let order = |v: __m256| {
+            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)))
+        };
+        _mm256_storeu_ps(even.as_mut_ptr().add(k), order(e));
+        _mm256_storeu_ps(odd.as_mut_ptr().add(k), order(o));
+    }
+    n
+}
+
+/// Eight pairs at a time; returns the pairs done.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn merge_avx2(even: &[f32], odd: &[f32], dst: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let n = even.len() / 8 * 8;
+    for k in (0..n).step_by(8) {
+        let e = _mm256_loadu_ps(even.as_ptr().add(k));
+        let o = _mm256_loadu_ps(odd.as_ptr().add(k));
+        // [e0 o0 e1 o1 | e4 o4 e5 o5] and [e2 o2 e3 o3 | e6 o6 e7 o7], then the halves.
+        let lo = _mm256_unpacklo_ps(e, o);
+        let hi = _mm256_unpackhi_ps(e, o);
+        _mm256_storeu_ps(
+            dst.as_mut_ptr().add(2 * k),
+            _mm256_permute2f128_ps::<0x20>(lo, hi),
+        );
+        _mm256_storeu_ps(
+            dst.as_mut_ptr().add(2 * k + 8),
+            _mm256_permute2f128_ps::<0x31>(lo, hi),
+        );
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_and_merge_every_length_against_the_scalar_definition() {
+        for len in 0..70 {
+            let src: Vec<f32> = (0..len).map(|i| i as f32 * 1.5 - 7.0).collect();
+            let n = len / 2;
+            let (mut even, mut odd) = (vec![0f32; n + 3], vec![0f32; n + 3]);
+            split(&src, &mut even, &mut odd);
+            for k in 0..n {
+                assert_eq!(
+                    (even[k], odd[k]),
+                    (src[2 * k], src[2 * k + 1]),
+                    "len {len}, k {k}"
+                );
+            }
+            assert!(
+                even[n..].iter().chain(&odd[n..]).all(|&v| v == 0.0),
+                "len {len}: wrote past the pairs"
+            );
+            let mut back = vec![-1f32; len];
+            merge(&even, &odd, &mut back);
+            assert_eq!(&back[..2 * n], &src[..2 * n], "len {len}");
+            if len % 2 == 1 {
+                assert_eq!(
+                    back[len - 1],
+                    -1.0,
+                    "len {len}: wrote the unpaired last element"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,545 @@
+//! Winograd F(2x2, 3x3) forward for 3x3 stride-1 convolutions: each 2x2 block of output
+//! pixels comes from a 4x4 input patch with 16 multiplications per (input, output) channel
+//! pair instead of 36, so the GEMMs do 2.25x less work than im2col's.
+//!
+//! Reference: Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016.
+//! With `d` a 4x4 input patch and `g` a 3x3 kernel, the 2x2 output is `A^T [(G g G^T) .*
+//! (B^T d B)] A`. The kernel transform `U = G g G^T` is done once ([`transform_kernels`]), so
+//! this path is for inference, where the kernels do not change. Per image, the input
+//! transforms `V = B^T d B` of a band of tile rows are 16 matrices `C x T` (one per element
+//! of the 4x4 tile), the 16 products `M = U @ V` are single-threaded GEMMs, and the output
+//! transform scatters `A^T M A` into the image. Work items (image, tile rows, output
+//! channels) are cut as in [`super::split`], so batch 1 uses every thread too.
+//!
+//! F(2x2, 3x3) in f32 keeps the error at the level of the direct sum (the transforms only
+//! add, subtract and halve); F(4x4, 3x3) would save more but loses about two digits.
+
+use gemm::Parallelism;
+use rayon::prelude::*;
+
+use super::matmul::{matmul, row_major};
+use super::pairs;
+use super::Geometry;
+
+/// Elements of a 4x4 transformed tile: there are 16 GEMMs.
+const TILE: usize = 16;
+/// A band's transformed input and products aim to fit in L2: floats of `V` plus `M`.
+const BAND_FLOATS: usize = 1 << 18;
+
+/// Whether `g` can run on this kernel: 3x3, stride 1, padding at most 2.
+pub(crate) fn supports(g: &Geometry) -> bool {
+    g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad <= 2 && g.ho > 0 && g.wo > 0
+}
+
+/// `U = G g G^T` of every `K x C x 3 x 3` kernel, stored as 16 matrices `K x C` (element
+/// `(i, j)` of the 4x4 tile is matrix `4 i + j`).
+pub(crate) fn transform_kernels(w: &[f32], k: usize, c: usize) -> Vec<f32> {
+    debug_assert_eq!(w.len(), k * c * 9);
+    // One contiguous [16][C] block per output channel, in parallel; then regrouped by element.
+    let per_k: Vec<Vec<f32>> = w
+        .par_chunks(c * 9)
+        .map(|wk| {
+            let mut out = vec![0f32; TILE * c];
+            for (ci, g) in wk.chunks_exact(9).enumerate() {
+                let u = kernel_tile(g);
+                for (e, v) in u.iter().enumerate() {
+                    out[e * c + ci] = *v;
+                }
+            }
+            out
+        })
+        .collect();
+    let mut u = vec![0f32; TILE * k * c];
+    for (ki, block) in per_k.iter().enumerate() {
+        for e in 0..TILE {
+            u[(e * k + ki) * c..][..c].copy_from_slice(&block[e * c..][..c]);
+        }
+    }
+    u
+}
+
+/// `G g G^T` for one 3x3 kernel `g` (row-major), with `G = [[1, 0, 0], [1/2, 1/2, 1/2],
+/// [1/2, -1/2, 1/2], [0, 0, 1]]`.
+fn kernel_tile(g: &[f32]) -> [f32; 16] {
+    let gg = |r: [f32; 3]| {
+        [
+            r[0],
+            0.5 * (r[0] + r[1] + r[2]),
+            0.5 * (r[0] - r[1] + r[2]),
+            r[2],
+        ]
+    };
+    // Columns first (G g^T per row of g), then rows.
+    let rows: [[f32; 4]; 3] = std::array::from_fn(|r| gg([g[3 * r], g[3 * r + 1], g[3 * r + 2]]));
+    let mut u = [0f32; 16];
+    for j in 0..4 {
+        let col = gg([rows[0][j], rows[1][j], rows[2][j]]);
+        for i in 0..4 {
+            u[4 * i + j] = col[i];
+        }
+    }
+    u
+}
+
+/// One work item: tile rows `ty0..ty1` and output channels `k0..k1` of image `image`.
+#[derive(Clone, Copy, Debug)]
+struct Item {
+    image: usize,
+    ty0: usize,
+    ty1: usize,
+    k0: usize,
+    k1: usize,
+}
+
+/// Tile rows and columns of the output (2x2 tiles, the last ones may stick out).
+fn tiles(g: &Geometry) -> (usize, usize) {
+    (g.ho.div_ceil(2), g.wo.div_ceil(2))
+}
+
+/// The work items for `threads` threads: bands of equal numbers of tile rows, about as many
+/// as fit the L2 budget, and, when the items would not divide evenly among the threads
+/// (batch 1 on small maps), output-channel bands too.
+fn items(g: &Geometry, threads: usize) -> Vec<Item> {
+    let (th, tw) = tiles(g);
+    let band_tiles = (BAND_FLOATS / (TILE * (g.c + g.k))).max(1);
+    let by_cache = th.div_ceil((band_tiles / tw).max(1)).max(1);
+    // The largest divisor of the tile rows not above the budget's band count: equal bands.
+    let bands = (1..=by_cache).rev().find(|b| th % b == 0).unwrap_or(1);
+    let total = g.n * bands;
+    let k_bands = if total >= 4 * threads || total % threads == 0 {
+        1
+    } else {
+        (threads / gcd(total, threads)).clamp(1, g.k.max(1))
+    };
+    let mut out = Vec::with_capacity(total * k_bands);
+    for image in 0..g.n {
+        for b in 0..bands {
+            for kb in 0..k_bands {
+                out.push(Item {
+                    image,
+                    ty0: b * th / bands,
+                    ty1: (b + 1) * th / bands,
+                    k0: kb * g.k / k_bands,
+                    k1: (kb + 1) * g.k / k_bands,
+                });
+            }
+        }
+    }
+    out
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The output pointer, shared by items that write disjoint parts of it.
+#[derive(Clone, Copy)]
+struct Out(*mut f32);
+// SAFETY: items write disjoint (image, output rows, channels) blocks of the output.
+unsafe impl Send for Out {}
+unsafe impl Sync for Out {}
+
+/// What the output transform applies to each output channel `k` as it writes it: `+ bias[k]`,
+/// then PReLU with slope `slopes[k]` (an eval-mode BatchNorm folded into the kernel, and the
+/// activation after it).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Epilogue<'a> {
+    pub(crate) bias: Option<&'a [f32]>,
+    pub(crate) slopes: Option<&'a [f32]>,
+}
+
+/// Forward of a convolution that [`supports`] `g`, with `u` from [`transform_kernels`].
+pub(crate) fn forward(
+    g: &Geometry,
+    x: &[f32],
+    u: &[f32],
+    epilogue: Epilogue,
+    threads: usize,
+) -> Vec<f32> {
+    let (th, tw) = tiles(g);
+    let (x_len, y_len) = (g.c * g.h * g.w, g.k * g.ho * g.wo);
+    debug_assert!(supports(g));
+    debug_assert_eq!((x.len(), u.len()), (g.n * x_len, TILE * g.k * g.c));
+    let mut y = vec![0f32; g.n * y_len];
+    let out = Out(y.as_mut_ptr());
+    let items = items(g, threads);
+    let widest = items
+        .iter()
+        .map(|it| (it.ty1 - it.ty0) * tw)
+        .max()
+        .unwrap_or(0);
+    let k_widest = items.iter().map(|it| it.k1 - it.k0).max().unwrap_or(0);
+    let lens = [TILE * g.c * widest, TILE * k_widest * widest, 16 * (tw + 1)];
+    debug_assert!(items.iter().all(|it| it.ty1 <= th));
+    items.par_iter().for_each(|it| {
+        let out = out;
+        with_scratch(lens.iter().sum(), |buf| {
+            let (v, rest) = buf.split_at_mut(lens[0]);
+            let (m, rows) = rest.split_at_mut(lens[1]);
+            let x_img = &x[it.image * x_len..][..x_len];
+            // SAFETY: the item's image, output channels and rows are its own block of `y`.
+            let y_img = unsafe { out.0.add(it.image * y_len) };
+            let t = (it.ty1 - it.ty0) * tw;
+            let (v, m) = (
+                &mut v[..TILE * g.c * t],
+                &mut m[..TILE * (it.k1 - it.k0) * t],
+            );
+            run_item(&mut Work {
+                g,
+                it,
+                tw,
+                u,
+                x_img,
+                v,
+                m,
+                rows,
+                y_img,
+                epilogue,
+            });
+        });
+    });
+    y
+}
+
+/// One item's operands and buffers.
+struct Work<'a> {
+    g: &'a Geometry,
+    it: &'a Item,
+    tw: usize,
+    u: &'a [f32],
+    x_img: &'a [f32],
+    v: &'a mut [f32],
+    m: &'a mut [f32],
+    rows: &'a mut [f32],
+    y_img: *mut f32,
+    epilogue: Epilogue<'a>,
+}
+
+/// Runs one item, its transforms compiled for the best vector extension the CPU has: the
+/// crate targets baseline x86-64, whose SSE2 code ran the transforms at half the speed.
+fn run_item(w: &mut Work) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { run_item_avx512(w) };
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { run_item_avx2(w) };
+        }
+    }
+    run_item_generic(w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn run_item_avx512(w: &mut Work) {
+    run_item_generic(w)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_item_avx2(w: &mut Work) {
+    run_item_generic(w)
+}
+
+/// Input transforms of every channel, the 16 GEMMs, the output transform.
+#[inline(always)]
+fn run_item_generic(w: &mut Work) {
+    let (g, it, tw) = (w.g, w.it, w.tw);
+    let t = (it.ty1 - it.ty0) * tw;
+    let kb = it.k1 - it.k0;
+    let (v, m, rows) = (&mut *w.v, &mut *w.m, &mut *w.rows);
+    for (ci, plane) in w.x_img.chunks_exact(g.h * g.w).enumerate() {
+        input_tiles(g, plane, it.ty0..it.ty1, rows, v, ci, t);
+    }
+    for e in 0..TILE {
+        let lhs = row_major(w.u[(e * g.k + it.k0) * g.c..].as_ptr(), g.c);
+        let rhs = row_major(v[e * g.c * t..].as_ptr(), t);
+        let dst = row_major(m[e * kb * t..].as_mut_ptr(), t);
+        matmul((kb, t, g.c), dst, false, lhs, rhs, Parallelism::None);
+    }
+    output_tiles(g, m, it, tw, rows, w.y_img, w.epilogue);
+}
+
+thread_local! {
+    /// Each thread's buffer for transformed inputs, products and row transforms, kept across
+    /// calls: allocating it per call cost a page fault per 4 KB, 10% of a 56x56 layer.
+    static SCRATCH: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's scratch buffer, grown to at least `len` floats. Callers hold no
+/// other borrow of it: `f` itself starts no parallel work that could land on this thread.
+fn with_scratch(len: usize, f: impl FnOnce(&mut [f32])) {
+    SCRATCH.with_borrow_mut(|buf| {
+        if buf.len() < len {
+            buf.resize(len, 0.0);
+        }
+        f(&mut buf[..len]);
+    });
+}
+
+/// Writes `V = B^T d B` of channel `ci`'s tiles in tile rows `tys` into `v` (16 matrices
+/// `C x t`, `t` = tiles of the band, column = tile index within the band), with `B^T =
+/// [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`. The input rows are split
+/// into even and odd columns first, so every loop below runs over unit strides and
+/// vectorizes.
+#[inline(always)]
+fn input_tiles(
+    g: &Geometry,
+    plane: &[f32],
+    tys: std::ops::Range<usize>,
+    rows: &mut [f32],
+    v: &mut [f32],
+    ci: usize,
+    t: usize,
+) {
+    let (_, tw) = tiles(g);
+    // Tile `tx` reads padded columns 2 tx .. 2 tx + 4: evens `tx, tx + 1`, odds `tx, tx + 1`.
+    let half = tw + 1;
+    let (ev, rest) = rows.split_at_mut(4 * half);
+    let (od, rest) = rest.split_at_mut(4 * half);
+    let (bev, bod) = rest.split_at_mut(4 * half);
+    for (band_row, ty) in tys.enumerate() {
+        for r in 0..4 {
+            let (e, o) = (&mut ev[r * half..][..half], &mut od[r * half..][..half]);
+            e.fill(0.0);
+            o.fill(0.0);
+            let Some(iy) = (2 * ty + r).checked_sub(g.pad).filter(|&iy| iy < g.h) else {
+                continue;
+            };
+            // Padded column `j` is input column `j - pad`; even `j` go to `e[j / 2]`, odd ones
+            // to `o[j / 2]`. Pairs of input columns, so that the loop vectorizes.
+            let src = &plane[iy * g.w..][..g.w.min(2 * half - g.pad)];
+            let at = g.pad / 2;
+            // Input column 2k goes to `first[at + k]`, 2k + 1 to `second[at + k + pad % 2]`.
+            let (first, second) = match g.pad % 2 {
+                0 => (&mut *e, &mut *o),
+                _ => (&mut *o, &mut *e),
+            };
+            let n = src.len() / 2;
+            pairs::split(src, &mut first[at..], &mut second[at + g.pad % 2..]);
+            if src.len() % 2 == 1 {
+                first[at + n] = src[2 * n];
+            }
+        }
+        // Rows of B^T d: b_0 = d_0 - d_2, b_1 = d_1 + d_2, b_2 = d_2 - d_1, b_3 = d_1 - d_3.
+        for (src, dst) in [(&*ev, &mut *bev), (&*od, &mut *bod)] {
+            let d = |r: usize| &src[r * half..][..half];
+            let (d0, d1, d2, d3) = (d(0), d(1), d(2), d(3));
+            let (b0, rest) = dst.split_at_mut(half);
+            let (b1, rest) = rest.split_at_mut(half);
+            let (b2, b3) = rest.split_at_mut(half);
+            for m in 0..half {
+                b0[m] = d0[m] - d2[m];
+                b1[m] = d1[m] + d2[m];
+                b2[m] = d2[m] - d1[m];
+                b3[m] = d1[m] - d3[m];
+            }
+        }
+        // Columns: (B^T d) B, the same four combinations across each tile's columns.
+        let col0 = ci * t + band_row * tw;
+        for i in 0..4 {
+            let (e, o) = (&bev[i * half..][..half], &bod[i * half..][..half]);
+            let at = |j: usize| ((4 * i + j) * g.c) * t + col0;
+            let (v0, rest) = v[at(0)..].split_at_mut(g.c * t);
+            let (v1, rest) = rest.split_at_mut(g.c * t);
+            let (v2, v3) = rest.split_at_mut(g.c * t);
+            let (v0, v1, v2, v3) = (&mut v0[..tw], &mut v1[..tw], &mut v2[..tw], &mut v3[..tw]);
+            let (e0, e1, o0, o1) = (&e[..tw], &e[1..=tw], &o[..tw], &o[1..=tw]);
+            for tx in 0..tw {
+                v0[tx] = e0[tx] - e1[tx];
+                v1[tx] = o0[tx] + e1[tx];
+                v2[tx] = e1[tx] - o0[tx];
+                v3[tx] = o0[tx] - o1[tx];
+            }
+        }
+    }
+}
+
+/// Scatters `A^T M A` of the item's tiles into the image at `y_img` (`K x Ho x Wo`), with
+/// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`; `m` holds 16 matrices `kb x t`. `rows` is
+/// scratch for one tile row's `A^T M` (8 rows of `tw`).
+#[inline(always)]
+fn output_tiles(
+    g: &Geometry,
+    m: &[f32],
+    it: &Item,
+    tw: usize,
+    rows: &mut [f32],
+    y_img: *mut f32,
+    epilogue: Epilogue,
+) {
+    let t = (it.ty1 - it.ty0) * tw;
+    let kb = it.k1 - it.k0;
+    let plane = g.ho * g.wo;
+    let full = g.wo / 2;
+    for kk in 0..kb {
+        // SAFETY: channel `it.k0 + kk` of the image belongs to this item in rows
+        // `2 * ty0 .. 2 * ty1` (clipped to Ho), written nowhere else.
+        let y = unsafe { std::slice::from_raw_parts_mut(y_img.add((it.k0 + kk) * plane), plane) };
+        for (band_row, ty) in (it.ty0..it.ty1).enumerate() {
+            let e = |el: usize| &m[el * kb * t + kk * t + band_row * tw..][..tw];
+            for dy in 0..2 {
+                let oy = 2 * ty + dy;
+                if oy >= g.ho {
+                    break;
+                }
+                // Row dy of A^T M, for each tile column j: m_0j + m_1j + m_2j (dy 0) or
+                // m_1j - m_2j - m_3j (dy 1).
+                for j in 0..4 {
+                    let r = &mut rows[j * tw..][..tw];
+                    let (a, b, c) = (e(4 * dy + j), e(4 * dy + 4 + j), e(4 * dy + 8 + j));
+                    if dy == 0 {
+                        for x in 0..tw {
+                            r[x] = a[x] + b[x] + c[x];
+                        }
+                    } else {
+                        for x in 0..tw {
+                            r[x] = a[x] - b[x] - c[x];
+                        }
+                    }
+                }
+                let (r, pair) = rows.split_at_mut(4 * tw);
+                let (r0, r1, r2, r3) = (
+                    &r[..tw],
+                    &r[tw..2 * tw],
+                    &r[2 * tw..3 * tw],
+                    &r[3 * tw..4 * tw],
+                );
+                let (even, odd) = pair[..2 * tw].split_at_mut(tw);
+                for tx in 0..tw {
+                    even[tx] = r0[tx] + r1[tx] + r2[tx];
+                    odd[tx] = r1[tx] - r2[tx] - r3[tx];
+                }
+                let k = it.k0 + kk;
+                if let Some(bias) = epilogue.bias {
+                    let b = bias[k];
+                    even.iter_mut().chain(odd.iter_mut()).for_each(|v| *v += b);
+                }
+                if let Some(slopes) = epilogue.slopes {
+                    let a = slopes[k];
+                    even.iter_mut()
+                        .chain(odd.iter_mut())
+                        .for_each(|v| *v = if *v > 0.0 { *v } else { a * *v });
+                }
+                let row = &mut y[oy * g.wo..][..g.wo];
+                pairs::merge(even, odd, &mut row[..2 * full]);
+                if full < tw {
+                    row[2 * full] = even[full];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Direct 3x3 convolution of one image, the reference.
+    fn direct(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+        let mut y = vec![0f32; g.n * g.k * g.ho * g.wo];
+        for n in 0..g.n {
+            for k in 0..g.k {
+                for oy in 0..g.ho {
+                    for ox in 0..g.wo {
+                        let mut s = 0f64;
+                        for c in 0..g.c {
+                            for ky in 0..3 {
+                                for kx in 0..3 {
+                                    let (iy, ix) = (
+                                        (oy + ky) as isize - g.pad as isize,
+                                        (ox + kx) as isize - g.pad as isize,
+                                    );
+                                    if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize
+                                    {
+                                        continue;
+                                    }
+                                    let xv =
+                                        x[((n * g.c + c) * g.h + iy as usize) * g.w + ix as usize];
+                                    s += (xv * w[((k * g.c + c) * 3 + ky) * 3 + kx]) as f64;
+                                }
+                            }
+                        }
+                        y[((n * g.k + k) * g.ho + oy) * g.wo + ox] = s as f32;
+                    }
+                }
+            }
+        }
+        y
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        // A fixed, sign-changing sequence (no RNG dependency in the unit test).
+        (0..len)
+            .map(|i| {
+                (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) % 2001) as f32
+                    / 1000.0
+                    - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_direct_sum_on_odd_even_sizes_and_paddings() {
+        for (n, c, k, h, w, pad) in [
+            (1, 3, 5, 7, 7, 1),
+            (2, 4, 3, 6, 9, 1),
+            (1, 2, 2, 5, 4, 0),
+            (3, 5, 6, 4, 3, 2),
+            (1, 1, 1, 1, 1, 1),
+        ] {
+            let g = Geometry::new("test", &[n, c, h, w], &[k, c, 3, 3], 1, pad).unwrap();
+            let (x, wt) = (values(n * c * h * w, 1), values(k * c * 9, 7));
+            let want = direct(&g, &x, &wt);
+            let u = transform_kernels(&wt, k, c);
+            for threads in [1, 2, 3, 7] {
+                let got = forward(&g, &x, &u, Epilogue::default(), threads);
+                let err = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(
+                    err < 1e-5,
+                    "{n}x{c}x{h}x{w} k{k} pad {pad}, {threads} threads: max err {err}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn items_cover_each_image_once() {
+        for (n, c, k, side) in [
+            (1, 64, 64, 56),
+            (1, 256, 256, 14),
+            (1, 512, 512, 7),
+            (3, 64, 64, 112),
+            (32, 128, 128, 28),
+        ] {
+            let g = Geometry::new("test", &[n, c, side, side], &[k, c, 3, 3], 1, 1).unwrap();
+            let (th, _) = tiles(&g);
+            for threads in [1, 2, 5] {
+                let mut hits = vec![0u8; n * th * k];
+                for it in items(&g, threads) {
+                    for ty in it.ty0..it.ty1 {
+                        for kk in it.k0..it.k1 {
+                            hits[(it.image * th + ty) * k + kk] += 1;
+                        }
+                    }
+                }
+                assert!(
+                    hits.iter().all(|&h| h == 1),
+                    "{n}x{c}x{side} k{k}, {threads} threads"
+                );
+                assert!(items(&g, threads).len() >= threads.min(th * k * n));
+            }
+        }
+    }
+}
