@@ -26,6 +26,8 @@ pub struct BatchNorm {
     eps: f64,
     momentum: f64,
     kernels: KernelOptions,
+    /// In a frozen copy: the eval-mode `(scale, shift)`, computed once.
+    frozen_affine: Option<(Tensor, Tensor)>,
 }
 
 impl BatchNorm {
@@ -47,7 +49,34 @@ impl BatchNorm {
             eps: BN_EPS,
             momentum: BN_MOMENTUM,
             kernels: kernels.clone(),
+            frozen_affine: None,
         })
+    }
+
+    /// A copy whose tensors are copied now: later changes to this layer's variables (an
+    /// optimizer step, a load) do not reach it; its eval-mode forward is one per-channel
+    /// affine computed once ([`arcface_kernels::eval_ops::channel_affine`]). For
+    /// [`crate::IResNet::frozen`].
+    pub fn frozen(&self) -> Result<Self> {
+        Ok(Self {
+            weight: self.weight.detach().copy()?,
+            bias: self.bias.detach().copy()?,
+            running_mean: Var::from_tensor(&self.running_mean.as_detached_tensor().copy()?)?,
+            running_var: Var::from_tensor(&self.running_var.as_detached_tensor().copy()?)?,
+            frozen_affine: Some(self.eval_affine()?),
+            ..self.clone()
+        })
+    }
+
+    /// The eval-mode transform as `x * scale + shift` per channel: `scale = weight /
+    /// sqrt(running_var + eps)`, `shift = bias - running_mean * scale` (f32, detached), to fold
+    /// into the convolution before it ([`crate::IResNet::frozen`]).
+    pub fn eval_affine(&self) -> Result<(Tensor, Tensor)> {
+        let f32 = |t: &Tensor| t.detach().to_dtype(candle::DType::F32);
+        let inv_std = (f32(self.running_var.as_tensor())? + self.eps)?.sqrt()?.recip()?;
+        let scale = (f32(&self.weight)? * inv_std)?;
+        let shift = (f32(&self.bias)? - (f32(self.running_mean.as_tensor())? * &scale)?)?;
+        Ok((scale, shift))
     }
 
     /// The running mean (a buffer, not a parameter).
@@ -84,8 +113,9 @@ impl ModuleT for BatchNorm {
     /// other devices), running statistics otherwise. f32 and f64 inputs are computed in their
     /// dtype, bf16 and f16 in f32.
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        timed(self.kernels.profiler(), "batch-norm", x.device(), || {
-            self.params().forward(x, train, BatchNormPath::Auto, &self.kernels)
+        timed(self.kernels.profiler(), "batch-norm", x.device(), || match &self.frozen_affine {
+            Some((scale, shift)) if !train => arcface_kernels::eval_ops::channel_affine(x, scale, shift),
+            _ => self.params().forward(x, train, BatchNormPath::Auto, &self.kernels),
         })
     }
 }

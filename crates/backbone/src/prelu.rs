@@ -26,6 +26,11 @@ impl PReLU {
         Self { weight, kernels: kernels.clone() }
     }
 
+    /// A copy whose slopes are copied now (later changes to the variable do not reach it).
+    pub fn frozen(&self) -> Result<Self> {
+        Ok(Self { weight: self.weight.detach().copy()?, kernels: self.kernels.clone() })
+    }
+
     /// The per-channel slopes.
     pub fn weight(&self) -> &Tensor {
         &self.weight

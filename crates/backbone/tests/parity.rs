@@ -28,27 +28,56 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> Result<f32> {
     Ok((a - b)?.abs()?.flatten_all()?.max(0)?.to_scalar::<f32>()?)
 }
 
-fn check_eval(dir: &Path, weights: &str, tol: f32) -> Result<f32> {
+/// Eval-mode parity of the network loaded from `weights`, or of its [`IResNet::frozen`] copy
+/// (BatchNorms folded, Winograd convolutions).
+fn check_eval(dir: &Path, weights: &str, frozen: bool, tol: f32) -> Result<f32> {
     let config = read_config(dir)?;
     let (model, _varmap) = load_model(&config, dir.join(weights), &Device::Cpu)?;
+    let model = if frozen { model.frozen()? } else { model };
     let x = Tensor::read_npy(dir.join("input.npy"))?;
     let want = Tensor::read_npy(dir.join("eval_out.npy"))?;
     let got = model.forward_t(&x, false)?;
     assert_eq!(got.dims(), want.dims());
     let diff = max_abs_diff(&l2_normalize(&got)?, &l2_normalize(&want)?)?;
-    assert!(diff < tol, "{weights}: normalized embeddings differ by {diff}");
+    assert!(diff < tol, "{weights} (frozen: {frozen}): normalized embeddings differ by {diff}");
     Ok(diff)
 }
 
 #[test]
 fn eval_matches_pytorch_from_pth() -> Result<()> {
-    check_eval(&fixture_dir(), "weights.pth", 1e-4)?;
+    check_eval(&fixture_dir(), "weights.pth", false, 1e-4)?;
     Ok(())
 }
 
 #[test]
 fn eval_matches_pytorch_from_safetensors() -> Result<()> {
-    check_eval(&fixture_dir(), "weights.safetensors", 1e-4)?;
+    check_eval(&fixture_dir(), "weights.safetensors", false, 1e-4)?;
+    Ok(())
+}
+
+#[test]
+fn frozen_eval_matches_pytorch() -> Result<()> {
+    check_eval(&fixture_dir(), "weights.safetensors", true, 1e-4)?;
+    Ok(())
+}
+
+/// The frozen copy is a snapshot (a later load into the VarMap does not reach it) and refuses
+/// training forwards.
+#[test]
+fn frozen_copy_is_a_snapshot_for_eval_only() -> Result<()> {
+    let dir = fixture_dir();
+    let config = read_config(&dir)?;
+    let (model, varmap) = load_model(&config, dir.join("weights.safetensors"), &Device::Cpu)?;
+    let frozen = model.frozen()?;
+    let x = Tensor::read_npy(dir.join("input.npy"))?;
+    let before = frozen.forward_t(&x, false)?;
+    for var in varmap.all_vars() {
+        var.set(&var.as_tensor().affine(0.5, 0.1)?)?;
+    }
+    assert_eq!(max_abs_diff(&frozen.forward_t(&x, false)?, &before)?, 0.0);
+    assert!(max_abs_diff(&model.forward_t(&x, false)?, &before)? > 1e-3);
+    let e = frozen.forward_t(&x, true).unwrap_err().to_string();
+    assert!(e.contains("frozen"), "{e}");
     Ok(())
 }
 
@@ -86,8 +115,10 @@ fn train_forward_matches_pytorch_and_updates_running_stats() -> Result<()> {
 fn full_r50_matches_pytorch() -> Result<()> {
     let dir = PathBuf::from(std::env::var("ARCFACE_R50_FIXTURE")?);
     for weights in ["weights.pth", "weights.safetensors"] {
-        let diff = check_eval(&dir, weights, 1e-4)?;
-        println!("r50 {weights}: max |normalized difference| = {diff:e}");
+        for frozen in [false, true] {
+            let diff = check_eval(&dir, weights, frozen, 1e-4)?;
+            println!("r50 {weights} (frozen: {frozen}): max |normalized difference| = {diff:e}");
+        }
     }
     Ok(())
 }
