@@ -9,10 +9,11 @@
 //! - `detect_640x480`: the photo pasted on a black 640x480 canvas at (300, 130), next to a
 //!   2x2-averaged copy at (40, 300), so two faces of different sizes (tests/mtcnn.rs's
 //!   `canvas` variant).
-//! - `embed_<model>`: `load_photo` (JPEG decode, EXIF upright) + detect + `norm_crop` of the
-//!   largest face to 112x112 + an IResNet eval forward at batch 1 (seeded random weights, no
-//!   flip test) + L2 normalization.
-//! - `forward_<model>`: that last step alone (the embedding of the aligned crop), to show how
+//! - `embed_<model>`: what `embed`/`verify` run for one photo, `arcface_eval::embed_photos`:
+//!   `load_photo` (JPEG decode, EXIF upright) + detect + `norm_crop` of the largest face to
+//!   112x112 + the frozen IResNet's forward at batch 1 (seeded random weights, frozen as
+//!   `load_model` does; no flip test) + L2 normalization.
+//! - `forward_<model>`: that last step alone (`embed_tensor` on the aligned crop), to show how
 //!   `embed_<model>` splits between detection and the backbone.
 //!
 //! Run: `cargo bench -p arcface-benches --bench mtcnn`. Needs `data/lfw` and the MTCNN weights
@@ -24,12 +25,15 @@
 //! N` sets it to N and PyTorch's to N too. Measured: `benches/results/cpu-2026-11-29-mtcnn.json`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arcface_backbone::{init_varmap, Config, IResNet};
-use arcface_face::{load_photo, norm_crop, Mtcnn};
+use arcface_data::{images_to_tensor, Align, CropBox, Preprocess, Progress};
+use arcface_eval::{embed_photos, embed_tensor, EmbedConfig, FaceInput};
+use arcface_face::{load_photo, norm_crop, FaceFinder, Mtcnn};
 use candle::{Device, Tensor};
-use candle_nn::{ModuleT, VarMap};
+use candle_nn::VarMap;
 use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use image::RgbImage;
 
@@ -65,34 +69,28 @@ fn canvas(photo: &RgbImage) -> RgbImage {
     big
 }
 
-/// The aligned 112x112 crop of the largest face of the photo at `path`.
-fn aligned(path: &Path, mtcnn: &Mtcnn) -> RgbImage {
+/// The aligned 112x112 crop of the largest face of the photo at `path`, as a 1 x 3 x 112 x
+/// 112 tensor normalized as the models expect.
+fn aligned(path: &Path, mtcnn: &Mtcnn) -> Tensor {
     let photo = load_photo(path).unwrap_or_else(|e| panic!("{e}"));
     let faces = mtcnn.detect(&photo).unwrap_or_else(|e| panic!("{e}"));
     let Some(face) = faces.iter().max_by(|a, b| a.area().total_cmp(&b.area())) else {
         panic!("{}: no face", path.display())
     };
-    norm_crop(&photo, &face.landmarks, 112).unwrap_or_else(|e| panic!("{e}"))
+    let crop = norm_crop(&photo, &face.landmarks, 112).unwrap_or_else(|e| panic!("{e}"));
+    images_to_tensor(crop.as_raw(), 1, 112, &Device::Cpu).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// The whole embed path for one photo file; the L2-normalized embedding.
-fn embed(path: &Path, mtcnn: &Mtcnn, model: &IResNet) -> Tensor {
-    embedding(aligned(path, mtcnn), model)
+/// One photo's embedding the way `embed` and `verify` make it, without the flip test.
+fn embed(path: &Path, input: &FaceInput, model: &IResNet) -> Tensor {
+    let preprocess = Preprocess { crop: CropBox::LFW, size: 112, align: Align::Mtcnn };
+    let paths = [path.to_path_buf()];
+    let (emb, _, _) = embed_photos(model, &paths, input, &preprocess, &Device::Cpu, &EMBED, false)
+        .unwrap_or_else(|e| panic!("embedding failed: {e}"));
+    emb
 }
 
-/// The L2-normalized embedding of an aligned crop.
-fn embedding(crop: RgbImage, model: &IResNet) -> Tensor {
-    let run = || -> candle::Result<Tensor> {
-        let x = Tensor::from_vec(crop.into_raw(), (112, 112, 3), &Device::Cpu)?
-            .permute((2, 0, 1))?
-            .to_dtype(candle::DType::F32)?
-            .affine(1.0 / 127.5, -1.0)?
-            .unsqueeze(0)?;
-        let y = model.forward_t(&x, false)?;
-        y.broadcast_div(&y.sqr()?.sum_keepdim(1)?.sqrt()?)
-    };
-    run().unwrap_or_else(|e| panic!("embedding failed: {e}"))
-}
+const EMBED: EmbedConfig = EmbedConfig { batch_size: 1, flip: false, normalize: true, progress: Progress::Silent };
 
 fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
     let start = Instant::now();
@@ -131,6 +129,10 @@ fn bench_mtcnn(c: &mut Criterion) {
             })
         });
     }
+    let input = FaceInput::Detect {
+        finder: Arc::new(FaceFinder::new(Mtcnn::load(&weights, &Device::Cpu).unwrap_or_else(|e| panic!("{e}")))),
+        pick: None,
+    };
     let models = std::env::var("ARCFACE_BENCH_MODELS").unwrap_or_else(|_| "r50".into());
     for name in models.split(',') {
         let Some(config) = Config::from_name(name) else { panic!("unknown model {name}") };
@@ -138,18 +140,21 @@ fn bench_mtcnn(c: &mut Criterion) {
         let model = std::cell::OnceCell::new();
         let model = || -> &IResNet {
             model.get_or_init(|| {
-                init_varmap(&config, &VarMap::new(), &Device::Cpu, 0).unwrap_or_else(|e| panic!("init failed: {e}"))
+                init_varmap(&config, &VarMap::new(), &Device::Cpu, 0)
+                    .and_then(|net| net.frozen())
+                    .unwrap_or_else(|e| panic!("init failed: {e}"))
             })
         };
         group.measurement_time(Duration::from_secs(10));
         group.bench_function(format!("embed_{name}"), |b| {
             let model = model();
-            b.iter_custom(|iters| timed(iters, || drop(std::hint::black_box(embed(&photo_path, &mtcnn, model)))))
+            b.iter_custom(|iters| timed(iters, || drop(std::hint::black_box(embed(&photo_path, &input, model)))))
         });
         let crop = aligned(&photo_path, &mtcnn);
         group.bench_function(format!("forward_{name}"), |b| {
             let model = model();
-            b.iter_custom(|iters| timed(iters, || drop(std::hint::black_box(embedding(crop.clone(), model)))))
+            let forward = || embed_tensor(model, &crop, &EMBED).unwrap_or_else(|e| panic!("embedding failed: {e}"));
+            b.iter_custom(|iters| timed(iters, || drop(std::hint::black_box(forward()))))
         });
     }
     group.finish();

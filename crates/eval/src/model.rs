@@ -40,7 +40,8 @@ impl ModelSource {
 
 /// A model ready for inference.
 pub struct LoadedModel {
-    /// The network (use `forward_t(x, false)`).
+    /// The network, frozen for inference ([`IResNet::frozen`]: BatchNorms folded into the
+    /// convolutions, Winograd kernels on the CPU); use `forward_t(x, false)`.
     pub net: IResNet,
     /// Its variables.
     pub varmap: VarMap,
@@ -87,7 +88,7 @@ pub fn load_model_with(
     };
     let (net, varmap) = arcface_backbone::load_model_with(&info.backbone, kernels, &weights, device)?;
     Ok(LoadedModel {
-        net,
+        net: net.frozen()?,
         varmap,
         info,
         run_dir,

@@ -126,7 +126,7 @@ fn strip_path(message: &str, path: &Path) -> String {
 /// Embeddings of the faces of `paths`, in order, with what happened to each photo. With
 /// `skip_bad`, a photo that cannot be read or has no face is reported in the second list and
 /// left out (its row too); otherwise it is the error.
-pub fn embed_photos<M: ModuleT>(
+pub fn embed_photos<M: ModuleT + Sync>(
     model: &M,
     paths: &[PathBuf],
     input: &FaceInput,
