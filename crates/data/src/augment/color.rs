@@ -48,12 +48,19 @@ fn weights(factor: f64) -> (f32, f32) {
     (factor as f32, (1.0 - factor) as f32)
 }
 
+/// Replaces every value `x` by `blend(x, other)`, through a table of the 256 results: the
+/// same bytes as computing each, several times faster.
+fn blend_all(pixels: &mut [u8], other: f32, factor: f64) {
+    let (f, g) = weights(factor);
+    let table: [u8; 256] = std::array::from_fn(|x| blend(x as u8, other, f, g));
+    for v in pixels.iter_mut() {
+        *v = table[usize::from(*v)];
+    }
+}
+
 /// `adjust_brightness(img, factor)`: scales every value (blend with black).
 pub fn adjust_brightness(pixels: &mut [u8], factor: f64) {
-    let (f, g) = weights(factor);
-    for v in pixels.iter_mut() {
-        *v = blend(*v, 0.0, f, g);
-    }
+    blend_all(pixels, 0.0, factor);
 }
 
 /// `adjust_contrast(img, factor)`: blends with the mean gray level of the image (the gray
@@ -66,10 +73,7 @@ pub fn adjust_contrast(pixels: &mut [u8], factor: f64) {
     // The integer sum is exact; torch's f32 sum is too below 2^24 (any image up to 256x256).
     let sum: u64 = pixels.chunks_exact(3).map(|p| u64::from(gray_level(p))).sum();
     let mean = sum as f32 / n as f32;
-    let (f, g) = weights(factor);
-    for v in pixels.iter_mut() {
-        *v = blend(*v, mean, f, g);
-    }
+    blend_all(pixels, mean, factor);
 }
 
 /// `adjust_saturation(img, factor)`: blends each pixel with its own gray level.

@@ -7,7 +7,7 @@
 //! and `imageproc` would be a heavy dependency for thirty lines. Tested against a numpy
 //! reference and OpenCV (`tests/augment_reference.rs`).
 
-use super::Border;
+use super::{round_u8, Border};
 
 /// A 2x3 matrix mapping output pixel coordinates `(x, y, 1)` to source coordinates (the
 /// inverse map; pixel centres at integers, as OpenCV).
@@ -65,6 +65,21 @@ pub(super) fn fold(i: i64, n: usize, border: Border) -> usize {
     }
 }
 
+/// `v.floor()` as an integer without libm's `floor` (a call on x86-64 without SSE4.1),
+/// clamped far outside any image (where the border folding takes over) so `+ 1` cannot
+/// overflow; NaN gives 0.
+#[inline]
+fn floor(v: f64) -> i64 {
+    const FAR: f64 = (1u64 << 40) as f64;
+    let v = v.clamp(-FAR, FAR);
+    let t = v as i64;
+    if (t as f64) > v {
+        t - 1
+    } else {
+        t
+    }
+}
+
 /// Warps the `width x height` RGB (HWC u8) image `src` into `dst` (same size): each output
 /// pixel samples `src` at `m (x, y)`, blended bilinearly from its 2x2 neighbourhood (in f64,
 /// which costs no more than f32 in this scalar loop and keeps values that should be exact
@@ -73,21 +88,32 @@ pub fn warp_affine(src: &[u8], width: usize, height: usize, m: &Affine, border: 
     assert_eq!(src.len(), width * height * 3, "source is not {width}x{height} RGB");
     assert_eq!(dst.len(), src.len(), "destination size differs from the source");
     let [[a, b, c], [d, e, f]] = m.0;
+    let (w, h) = (width as i64, height as i64);
     for (y, row) in dst.chunks_exact_mut(width * 3).enumerate() {
         let yf = y as f64;
         for (x, out) in row.chunks_exact_mut(3).enumerate() {
             let xf = x as f64;
             let (sx, sy) = (a * xf + b * yf + c, d * xf + e * yf + f);
-            let (x0, y0) = (sx.floor(), sy.floor());
-            let (ax, ay) = (sx - x0, sy - y0);
-            let (ix, iy) = (x0 as i64, y0 as i64);
-            let (c0, c1) = (fold(ix, width, border) * 3, fold(ix + 1, width, border) * 3);
-            let (r0, r1) = (fold(iy, height, border) * width * 3, fold(iy + 1, height, border) * width * 3);
-            for (ch, o) in out.iter_mut().enumerate() {
-                let p = |r: usize, col: usize| f64::from(src[r + col + ch]);
-                let top = (1.0 - ax) * p(r0, c0) + ax * p(r0, c1);
-                let bottom = (1.0 - ax) * p(r1, c0) + ax * p(r1, c1);
-                *o = ((1.0 - ay) * top + ay * bottom).round_ties_even().clamp(0.0, 255.0) as u8;
+            let (ix, iy) = (floor(sx), floor(sy));
+            let (ax, ay) = (sx - ix as f64, sy - iy as f64);
+            // Most samples have all four neighbours inside: skip the border folding there.
+            let (c0, c1, r0, r1) = if ix >= 0 && iy >= 0 && ix + 1 < w && iy + 1 < h {
+                let (ix, iy) = (ix as usize, iy as usize);
+                (ix * 3, ix * 3 + 3, iy * width * 3, (iy + 1) * width * 3)
+            } else {
+                (
+                    fold(ix, width, border) * 3,
+                    fold(ix + 1, width, border) * 3,
+                    fold(iy, height, border) * width * 3,
+                    fold(iy + 1, height, border) * width * 3,
+                )
+            };
+            let (p00, p01) = (&src[r0 + c0..][..3], &src[r0 + c1..][..3]);
+            let (p10, p11) = (&src[r1 + c0..][..3], &src[r1 + c1..][..3]);
+            for ch in 0..3 {
+                let top = (1.0 - ax) * f64::from(p00[ch]) + ax * f64::from(p01[ch]);
+                let bottom = (1.0 - ax) * f64::from(p10[ch]) + ax * f64::from(p11[ch]);
+                out[ch] = round_u8((1.0 - ay) * top + ay * bottom);
             }
         }
     }
@@ -168,6 +194,18 @@ mod tests {
         // gfedcb|abcdefgh|gfedcba on 4 pixels: ... 3 2 1 | 0 1 2 3 | 2 1 0 1 2 ...
         assert_eq!(idx(Border::Reflect), [1, 2, 3, 2, 1, 0, 1, 2, 3, 2, 1, 0, 1, 2]);
         assert_eq!(fold(-3, 1, Border::Reflect), 0);
+    }
+
+    #[test]
+    fn absurd_matrices_sample_the_border_without_panicking() {
+        let src = image();
+        let mut out = vec![0; src.len()];
+        for m in [[[1e300, 0.0, 0.0], [0.0, -1e300, 0.0]], [[f64::NAN, 0.0, 0.0], [0.0, f64::INFINITY, 1.0]]] {
+            for border in [Border::Replicate, Border::Reflect] {
+                warp_affine(&src, 5, 4, &Affine(m), border, &mut out);
+            }
+        }
+        assert_eq!((floor(-0.5), floor(2.0), floor(-3.0), floor(f64::NAN)), (-1, 2, -3, 0));
     }
 
     #[test]
