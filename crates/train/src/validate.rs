@@ -39,7 +39,7 @@ impl Validator {
     }
 
     /// Embeds all test images and returns the pair metrics.
-    pub fn evaluate<M: ModuleT>(
+    pub fn evaluate<M: ModuleT + Sync>(
         &self,
         model: &M,
         device: &Device,
