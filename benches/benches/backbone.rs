@@ -1,6 +1,8 @@
 //! IResNet throughput in images per second: eval-mode forward at batch 1 and 32, and a
 //! training step (train-mode forward + backward of a scalar loss) at batch 32, for r34 and
-//! r50 at 112x112. `benches/pytorch/backbone_bench.py` runs the same work in PyTorch.
+//! r50 at 112x112. The forward rows time what `eval`, `embed` and `verify` run, the network
+//! frozen for inference (`IResNet::frozen`) called on rayon's pool; `b<batch>_unfrozen` rows
+//! time the training network's eval-mode forward called from outside the pool. `benches/pytorch/backbone_bench.py` runs the same work in PyTorch.
 //!
 //! Run: `cargo bench -p arcface-benches --bench backbone` (add `--features cuda` for the
 //! GPU rows). Set `ARCFACE_BENCH_MODELS=r50` to restrict the models, `ARCFACE_BENCH_WORK=forward`
@@ -23,7 +25,11 @@ fn devices() -> Vec<(&'static str, Device)> {
 }
 
 fn step(model: &IResNet, x: &Tensor, train: bool) -> candle::Result<()> {
-    let y = model.forward_t(x, train)?;
+    let y = if model.is_frozen() {
+        rayon::scope(|_| model.forward_t(x, train))?
+    } else {
+        model.forward_t(x, train)?
+    };
     if train {
         let grads = y.sqr()?.mean_all()?.backward()?;
         std::hint::black_box(grads);
@@ -60,10 +66,10 @@ fn bench_backbone(c: &mut Criterion) {
                 Ok(m) => m,
                 Err(e) => panic!("init failed: {e}"),
             };
-            let mut variants = vec![("", &model)];
-            if with_candle_conv && dev.is_cpu() {
-                variants.push(("_candle_conv", &reference));
-            }
+            let frozen = match model.frozen() {
+                Ok(m) => m,
+                Err(e) => panic!("freezing failed: {e}"),
+            };
             for (work, batch, train) in [("forward", 1, false), ("forward", 32, false), ("train_step", 32, true)] {
                 if !works.split(',').any(|w| w == work) {
                     continue;
@@ -78,6 +84,13 @@ fn bench_backbone(c: &mut Criterion) {
                 group.sampling_mode(SamplingMode::Flat);
                 group.warm_up_time(Duration::from_millis(500));
                 group.measurement_time(Duration::from_secs(if batch == 1 { 5 } else { 20 }));
+                let mut variants = match train {
+                    true => vec![("", &model)],
+                    false => vec![("", &frozen), ("_unfrozen", &model)],
+                };
+                if with_candle_conv && dev.is_cpu() {
+                    variants.push(("_candle_conv", &reference));
+                }
                 for (suffix, m) in &variants {
                     group.bench_function(format!("b{batch}{suffix}"), |b| {
                         b.iter_custom(|iters| timed(m, &x, train, iters, &dev))

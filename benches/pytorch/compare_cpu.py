@@ -2,7 +2,9 @@
 """Side-by-side CPU speed of our IResNet (candle, `cargo bench --bench backbone`) and the same
 network in PyTorch (backbone_bench.py), in one run on one machine, with the ratio per row:
 eval-mode forward at batch 1 and 32 and a training step (forward + backward) at batch 32.
-PyTorch's best of its default (NCHW) and channels_last layouts is the reference.
+PyTorch's best of its default (NCHW) and channels_last layouts is the reference, and for the
+forward rows also of frozen TorchScript (torch.jit.freeze + optimize_for_inference: BatchNorm
+folded, oneDNN fusions), as ours are the network frozen for inference.
 
 Run (from the repository root):
     python3 benches/pytorch/compare_cpu.py [--models r34,r50] [--seconds 10] [--json FILE]
@@ -15,6 +17,7 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 
 import torch
 
@@ -58,6 +61,18 @@ def torch_rows(models, seconds):
                 key = (name, work, batch)
                 rows[key] = max(rows.get(key, 0.0), ips)
                 print(f"pytorch cpu/{name}/{work}/b{batch} {fmt}: {ips:.2f} images/s", flush=True)
+        net = net.to(memory_format=torch.contiguous_format).eval()
+        for work, batch, train in WORKS:
+            if train:
+                continue
+            x = torch.randn(batch, 3, 112, 112)
+            with warnings.catch_warnings(), torch.no_grad():
+                warnings.simplefilter("ignore")
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, x)))
+            ips = measure(frozen, x, False, seconds)
+            key = (name, work, batch)
+            rows[key] = max(rows.get(key, 0.0), ips)
+            print(f"pytorch cpu/{name}/{work}/b{batch} jit frozen: {ips:.2f} images/s", flush=True)
     return rows
 
 

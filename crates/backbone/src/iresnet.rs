@@ -196,6 +196,11 @@ impl IResNet {
         })
     }
 
+    /// Whether this is a [`IResNet::frozen`] copy (eval-mode forwards only).
+    pub fn is_frozen(&self) -> bool {
+        self.bn1.is_none()
+    }
+
     /// The kernels its layers run on.
     pub fn kernels(&self) -> &KernelOptions {
         &self.kernels
@@ -209,7 +214,7 @@ impl IResNet {
 
 impl ModuleT for IResNet {
     fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        if train && self.bn1.is_none() {
+        if train && self.is_frozen() {
             candle::bail!("this IResNet is frozen for inference (IResNet::frozen): train the original network")
         }
         let s = self.config.input_size;

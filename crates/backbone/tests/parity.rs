@@ -69,6 +69,7 @@ fn frozen_copy_is_a_snapshot_for_eval_only() -> Result<()> {
     let config = read_config(&dir)?;
     let (model, varmap) = load_model(&config, dir.join("weights.safetensors"), &Device::Cpu)?;
     let frozen = model.frozen()?;
+    assert!(frozen.is_frozen() && !model.is_frozen());
     let x = Tensor::read_npy(dir.join("input.npy"))?;
     let before = frozen.forward_t(&x, false)?;
     for var in varmap.all_vars() {
