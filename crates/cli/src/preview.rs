@@ -1,11 +1,15 @@
-//! `arcface preview`: a PNG grid of preprocessed training crops, to check the crop by eye.
+//! `arcface preview`: a PNG grid of preprocessed training crops, to check the crop by eye;
+//! with `--augment CONFIG`, a few of them as the training loader augments them, epoch after
+//! epoch, to check the `[augment]` table by eye.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use arcface_data::{preview_grid, CropBox, Lfw, Preprocess, Protocol};
+use arcface_train::TrainConfig;
 use clap::Args;
+use image::RgbImage;
 
 /// Arguments of `preview`.
 #[derive(Args)]
@@ -34,6 +38,12 @@ pub struct PreviewArgs {
     /// Folder of the MTCNN weights, for `--align mtcnn`.
     #[arg(long, default_value = "data/mtcnn")]
     pub mtcnn: PathBuf,
+    /// Show training augmentation: a preset or TOML file whose `[augment]` table, `[data] flip`
+    /// and seed are applied. Each row is one photo (count / cols of them): as cached first,
+    /// then as epochs 0, 1, ... augment it (the image index is its place in the dev training
+    /// list).
+    #[arg(long, value_name = "CONFIG")]
+    pub augment: Option<String>,
 }
 
 fn parse_align(s: &str) -> Result<arcface_data::Align, String> {
@@ -68,7 +78,56 @@ pub fn run(a: PreviewArgs) -> anyhow::Result<ExitCode> {
     if let Some(parent) = a.out.parent() {
         std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
     }
+    if let Some(spec) = &a.augment {
+        anyhow::ensure!(a.cols >= 2, "--augment needs at least 2 columns (the crop, then epochs)");
+        let config = TrainConfig::from_spec(spec)?;
+        let rows = (a.count / a.cols).clamp(1, picked.len().max(1));
+        let tiles = augmented_rows(&picked[..rows.min(picked.len())], &pre, &config, step, a.cols)?;
+        save_grid(&tiles, pre.size, a.cols, &a.out)?;
+        println!("wrote {rows} photos x {} epochs of `{spec}`'s augmentation to {}", a.cols - 1, a.out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
     preview_grid(&picked, &pre, a.cols, &a.out)?;
     println!("wrote {} crops ({}, {:?}, {} px) to {}", picked.len(), pre.align, pre.crop, pre.size, a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// For each photo, the cached crop then `cols - 1` epochs of its augmentation, as the loader
+/// makes them (the same plan for the same seed, epoch and index). `step` maps a photo's row to
+/// its index in the training list.
+fn augmented_rows(
+    photos: &[PathBuf],
+    pre: &Preprocess,
+    config: &TrainConfig,
+    step: usize,
+    cols: usize,
+) -> anyhow::Result<Vec<Vec<u8>>> {
+    let s = pre.size;
+    let mut tiles = Vec::new();
+    for (row, path) in photos.iter().enumerate() {
+        let face = pre.load(path)?;
+        let index = (row * step) as u64;
+        let epochs: Vec<Vec<u8>> = (0..cols as u64 - 1)
+            .map(|epoch| config.augment.plan(config.data.flip, config.seed, epoch, index, s, s).apply(&face, s, s))
+            .collect();
+        tiles.push(face);
+        tiles.extend(epochs);
+    }
+    Ok(tiles)
+}
+
+/// Saves `size x size` RGB tiles as a PNG grid, `cols` per row, with 2-pixel white gaps.
+fn save_grid(tiles: &[Vec<u8>], size: usize, cols: usize, out: &std::path::Path) -> anyhow::Result<()> {
+    let (s, gap) = (size as u32, 2u32);
+    let rows = tiles.len().div_ceil(cols) as u32;
+    let (width, height) = (cols as u64 * (size as u64 + 2) + 2, rows as u64 * (size as u64 + 2) + 2);
+    // The image crate aborts the process when it cannot allocate; refuse first.
+    anyhow::ensure!(width * height <= 1 << 28, "a {width}x{height} grid is too large (fewer photos or columns)");
+    let mut grid = RgbImage::from_pixel(width as u32, height as u32, image::Rgb([255, 255, 255]));
+    for (i, px) in tiles.iter().enumerate() {
+        let tile = RgbImage::from_raw(s, s, px.clone()).context("tile of the wrong size")?;
+        let (col, row) = (i as u32 % cols as u32, i as u32 / cols as u32);
+        image::imageops::replace(&mut grid, &tile, (gap + col * (s + gap)) as i64, (gap + row * (s + gap)) as i64);
+    }
+    grid.save(out).with_context(|| format!("writing {}", out.display()))
 }
