@@ -9,7 +9,8 @@
 //! as in Caffe and PyTorch's CPU `slow_conv2d`. Small output maps (the 7x7 stage of an
 //! IResNet) batch several images into one GEMM (module `grouped`); larger ones run one
 //! image per thread (`kernels`); with fewer images than threads the forward shares each
-//! image among the threads (`split`). On other devices or dtypes [`conv2d`] falls
+//! image among the threads (`split`). 3x3 stride-1 convolutions over at least 8 channels run
+//! their forward and input gradient on Winograd F(2x2, 3x3) instead (`winograd`). On other devices or dtypes [`conv2d`] falls
 //! back to candle's `Tensor::conv2d`, so it is always usable. The sizes are
 //! [`crate::conv::ConvGeometry`], shared with the cuDNN kernel.
 
@@ -70,6 +71,38 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]>
     channelwise::f32_slice(s, l, OP, what)
 }
 
+/// The forward on the Winograd kernel, for 3x3 stride-1 convolutions over enough channels:
+/// 2.25x fewer multiplications than im2col even with the kernel transformed on every call
+/// (that transform is `1 / (N * Ho * Wo / 4)` of the work).
+fn winograd_forward(g: &Geometry, x: &[f32], w: &[f32]) -> Option<Vec<f32>> {
+    if !winograd::supports(g) || g.c < winograd::MIN_CHANNELS {
+        return None;
+    }
+    let u = winograd::transform_kernels(w, g.k, g.c);
+    Some(winograd::forward(g, x, &u, winograd::Epilogue::default(), rayon::current_num_threads()))
+}
+
+/// The input gradient of a 3x3 stride-1 convolution on the Winograd kernel: the convolution
+/// of `dy` with the kernel transposed (`C x K`) and turned 180 degrees, padded `2 - pad`,
+/// which gives back the input's size.
+fn winograd_backward_input(g: &Geometry, w: &[f32], dy: &[f32]) -> Option<Vec<f32>> {
+    if !winograd::supports(g) || g.k < winograd::MIN_CHANNELS {
+        return None;
+    }
+    let gt = Geometry::new(OP, &[g.n, g.k, g.ho, g.wo], &[g.c, g.k, 3, 3], 1, 2 - g.pad).ok()?;
+    debug_assert_eq!((gt.ho, gt.wo), (g.h, g.w));
+    let mut wt = vec![0f32; w.len()];
+    for (k, wk) in w.chunks_exact(g.c * 9).enumerate() {
+        for (c, taps) in wk.chunks_exact(9).enumerate() {
+            for (t, &v) in taps.iter().enumerate() {
+                wt[(c * g.k + k) * 9 + 8 - t] = v;
+            }
+        }
+    }
+    let u = winograd::transform_kernels(&wt, g.c, g.k);
+    Some(winograd::forward(&gt, dy, &u, winograd::Epilogue::default(), rayon::current_num_threads()))
+}
+
 /// Forward op on `(x, w)`; its backward builds the two gradients with the ops below.
 struct FastConv2d {
     stride: usize,
@@ -92,9 +125,10 @@ impl CustomOp2 for FastConv2d {
         let g = Geometry::new(OP, l1.dims(), l2.dims(), self.stride, self.padding)?;
         let x = f32_slice(s1, l1, "input")?;
         let w = f32_slice(s2, l2, "weight")?;
-        let y = match Groups::new(&g) {
-            Some(groups) => grouped::forward(&g, &groups, x, w),
-            None => kernels::forward(&g, x, w),
+        let y = match (winograd_forward(&g, x, w), Groups::new(&g)) {
+            (Some(y), _) => y,
+            (None, Some(groups)) => grouped::forward(&g, &groups, x, w),
+            (None, None) => kernels::forward(&g, x, w),
         };
         Ok((CpuStorage::F32(y), Shape::from(&g.y_dims())))
     }
@@ -139,9 +173,10 @@ impl CustomOp2 for BackwardInput {
         check_dims(l2, Shape::from(&g.y_dims()), "output gradient")?;
         let w = f32_slice(s1, l1, "weight")?;
         let dy = f32_slice(s2, l2, "output gradient")?;
-        let dx = match Groups::new(g) {
-            Some(groups) => grouped::backward_input(g, &groups, w, dy),
-            None => kernels::backward_input(g, w, dy),
+        let dx = match (winograd_backward_input(g, w, dy), Groups::new(g)) {
+            (Some(dx), _) => dx,
+            (None, Some(groups)) => grouped::backward_input(g, &groups, w, dy),
+            (None, None) => kernels::backward_input(g, w, dy),
         };
         Ok((CpuStorage::F32(dx), Shape::from(&g.x_dims())))
     }

@@ -72,9 +72,8 @@ impl FrozenConv {
             .map(|p| per_channel(p, "the PReLU slopes"))
             .transpose()?;
         let winograd = match weight.dims() {
-            // Below 8 input channels (an RGB stem) the GEMMs are too thin to gain anything.
             &[k, c, 3, 3]
-                if c >= 8
+                if c >= winograd::MIN_CHANNELS
                     && opts.conv == ConvKernel::Auto
                     && stride == 1
                     && padding <= 2

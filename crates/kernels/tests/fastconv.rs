@@ -396,3 +396,21 @@ fn images_shared_among_threads_match_candle() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// 3x3 stride-1 convolutions over at least 8 channels: forward and input gradient on the
+/// Winograd kernel (the weight gradient stays im2col), odd and even sizes, paddings 0-2,
+/// batches above and below the thread count.
+#[test]
+fn winograd_layers_match_candle() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    for case in [
+        case([4, 16, 14, 14], 16, 3, 1, 1),
+        case([3, 8, 9, 7], 12, 3, 1, 1),
+        case([5, 12, 8, 11], 9, 3, 1, 0),
+        case([2, 9, 6, 5], 8, 3, 1, 2),
+        case([1, 32, 7, 7], 64, 3, 1, 1),
+    ] {
+        check(case, &mut rng)?;
+    }
+    Ok(())
+}

@@ -26,6 +26,9 @@ const TILE: usize = 16;
 /// A band's transformed input and products aim to fit in L2: floats of `V` plus `M`.
 const BAND_FLOATS: usize = 1 << 18;
 
+/// Below this many input channels (an RGB stem) the 16 GEMMs are too thin to gain anything.
+pub(crate) const MIN_CHANNELS: usize = 8;
+
 /// Whether `g` can run on this kernel: 3x3, stride 1, padding at most 2.
 pub(crate) fn supports(g: &Geometry) -> bool {
     g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad <= 2 && g.ho > 0 && g.wo > 0
