@@ -9,38 +9,13 @@
 #![cfg(feature = "cudnn")]
 
 mod common;
-use common::cuda;
+use common::{cuda, random, rel_err};
 
 use arcface_kernels::{cudnn_conv, fastconv, KernelOptions};
 use candle::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-
-/// Max |a - b| over max |b|: the tolerance is relative to the reference's scale.
-fn rel_err(a: &Tensor, b: &Tensor) -> anyhow::Result<f32> {
-    anyhow::ensure!(
-        a.dims() == b.dims(),
-        "shape {:?} vs {:?}",
-        a.dims(),
-        b.dims()
-    );
-    let a = a.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    let b = b.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    anyhow::ensure!(a.iter().all(|v| v.is_finite()), "non-finite values");
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-    let diff = a
-        .iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    Ok(diff / scale)
-}
-
-fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> anyhow::Result<Tensor> {
-    let len = dims.iter().product();
-    let data: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-    Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
-}
 
 /// One case: x is (n, c, h, w), the kernel (k, c, kernel, kernel).
 #[derive(Debug, Clone, Copy)]

@@ -2,6 +2,9 @@
 //! autograd (`Var` + `backward`), the input and weight gradients, on seeded random shapes.
 //! candle's conv is the independent reference here; its CPU kernels share no code with ours.
 
+mod common;
+use common::{random, rel_err};
+
 use arcface_kernels::KernelOptions;
 use candle::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -10,30 +13,6 @@ use rand_chacha::ChaCha8Rng;
 /// `fastconv::conv2d` on the default options.
 fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> candle::Result<Tensor> {
     arcface_kernels::fastconv::conv2d(x, w, stride, pad, &KernelOptions::default())
-}
-
-/// Max |a - b| over max |b|: the tolerance is relative to the reference's scale.
-fn rel_err(a: &Tensor, b: &Tensor) -> anyhow::Result<f32> {
-    anyhow::ensure!(
-        a.dims() == b.dims(),
-        "shape {:?} vs {:?}",
-        a.dims(),
-        b.dims()
-    );
-    let a = a.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    let b = b.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-    let diff = a
-        .iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
-    Ok(diff / scale)
-}
-
-fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> anyhow::Result<Tensor> {
-    let len = dims.iter().product();
-    let data: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-    Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
 }
 
 /// One case: shapes (n, c, h, w) and (k, c, kh, kh), stride, padding.

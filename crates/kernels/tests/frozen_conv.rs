@@ -1,33 +1,13 @@
 //! `FrozenConv` (Winograd F(2x2, 3x3) for 3x3 stride-1 kernels, `fastconv` for the rest)
 //! against candle's own `conv2d` on IResNet's layer shapes, in pools of 1, 2 and 3 threads.
 
+mod common;
+use common::{random, rel_err};
+
 use arcface_kernels::{ConvKernel, Epilogue, FrozenConv, KernelOptions};
-use candle::{DType, Device, Tensor, Var};
-use rand::{Rng, SeedableRng};
+use candle::{DType, Tensor, Var};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-
-fn random(rng: &mut ChaCha8Rng, dims: &[usize]) -> anyhow::Result<Tensor> {
-    let len = dims.iter().product();
-    let data: Vec<f32> = (0..len).map(|_| rng.gen_range(-1.0f32..1.0)).collect();
-    Ok(Tensor::from_vec(data, dims, &Device::Cpu)?)
-}
-
-/// Largest absolute difference over the largest reference magnitude.
-fn rel_err(a: &Tensor, b: &Tensor) -> anyhow::Result<f32> {
-    anyhow::ensure!(
-        a.dims() == b.dims(),
-        "shape {:?} vs {:?}",
-        a.dims(),
-        b.dims()
-    );
-    let a = a.flatten_all()?.to_vec1::<f32>()?;
-    let b = b.flatten_all()?.to_vec1::<f32>()?;
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-12);
-    Ok(a.iter()
-        .zip(&b)
-        .fold(0f32, |m, (x, y)| m.max((x - y).abs()))
-        / scale)
-}
 
 #[test]
 fn iresnet_shapes_match_candle_on_any_thread_count() -> anyhow::Result<()> {
