@@ -1,4 +1,5 @@
-//! Strided matrix views and one thin wrapper over `gemm::gemm`, shared by the per-image
+//! Strided matrix views, one thin wrapper over `gemm::gemm` and an output pointer shared by
+//! parallel work items, used by the per-image
 //! and the grouped kernels.
 
 use gemm::Parallelism;
@@ -47,3 +48,11 @@ pub(super) fn transposed<T>(ptr: T, rows_of_original: usize) -> Mat<T> {
         cs: rows_of_original as isize,
     }
 }
+
+/// An output buffer's pointer, shared by the parallel work items of one op; each item writes
+/// its own disjoint block of the buffer, which outlives the items.
+#[derive(Clone, Copy)]
+pub(super) struct SharedOut(pub(super) *mut f32);
+// SAFETY: the items that hold copies write disjoint elements, and the buffer outlives them.
+unsafe impl Send for SharedOut {}
+unsafe impl Sync for SharedOut {}

@@ -13,7 +13,7 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::im2col::{im2col_channel, Tile};
-use super::matmul::{matmul, row_major, Mat};
+use super::matmul::{matmul, row_major, Mat, SharedOut};
 use super::Geometry;
 
 /// Column tiles of at most this many floats stay in L2 between im2col and the GEMM.
@@ -57,13 +57,6 @@ fn items(g: &Geometry, threads: usize) -> Vec<Item> {
     out
 }
 
-/// The output pointer, shared by items that write disjoint parts of it.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: items write disjoint (row band x channel band) blocks of the output.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
 /// Forward `y_n = W @ col(x_n)` for each image, the work of each image shared by `threads`.
 pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], threads: usize) -> Vec<f32> {
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
@@ -74,7 +67,7 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], threads: usize) -> Vec
     let widest = items.iter().map(|it| it.tile.cols(g)).max().unwrap_or(0);
     let scratch = if g.is_pointwise() { 0 } else { ckk * widest };
     for (x_img, y_img) in x.chunks_exact(x_len).zip(y.chunks_exact_mut(y_len)) {
-        let out = Out(y_img.as_mut_ptr());
+        let out = SharedOut(y_img.as_mut_ptr());
         items.par_iter().for_each_init(
             || vec![0f32; scratch],
             |col, it| {

@@ -17,7 +17,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::matmul::{matmul, row_major};
+use super::matmul::{matmul, row_major, SharedOut};
 use super::pairs;
 use super::Geometry;
 
@@ -139,13 +139,6 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
-/// The output pointer, shared by items that write disjoint parts of it.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// SAFETY: items write disjoint (image, output rows, channels) blocks of the output.
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
 /// What the output transform applies to each output channel `k` as it writes it: `+ bias[k]`,
 /// then PReLU with slope `slopes[k]` (an eval-mode BatchNorm folded into the kernel, and the
 /// activation after it).
@@ -168,7 +161,7 @@ pub(crate) fn forward(
     debug_assert!(supports(g));
     debug_assert_eq!((x.len(), u.len()), (g.n * x_len, TILE * g.k * g.c));
     let mut y = vec![0f32; g.n * y_len];
-    let out = Out(y.as_mut_ptr());
+    let out = SharedOut(y.as_mut_ptr());
     let items = items(g, threads);
     let widest = items
         .iter()
