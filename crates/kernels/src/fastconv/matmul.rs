@@ -1,6 +1,5 @@
 //! Strided matrix views, one thin wrapper over `gemm::gemm` and an output pointer shared by
-//! parallel work items, used by the per-image
-//! and the grouped kernels.
+//! parallel work items, used by every kernel of `fastconv`.
 
 use gemm::Parallelism;
 
