@@ -55,3 +55,10 @@ pub(super) struct SharedOut(pub(super) *mut f32);
 // SAFETY: the items that hold copies write disjoint elements, and the buffer outlives them.
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// The pointer (a method, so that closures capture the whole `Send` value).
+    pub(super) fn ptr(self) -> *mut f32 {
+        self.0
+    }
+}

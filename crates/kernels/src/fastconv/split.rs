@@ -71,7 +71,6 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], threads: usize) -> Vec
         items.par_iter().for_each_init(
             || vec![0f32; scratch],
             |col, it| {
-                let out = out;
                 let pt = it.tile.cols(g);
                 let first_col = it.tile.oy0 * g.wo;
                 let rhs = if g.is_pointwise() {
@@ -91,7 +90,7 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], threads: usize) -> Vec
                 // SAFETY: the block (k0..k1) x (first_col..first_col + pt) is inside `y_img`
                 // and no other item writes it.
                 let dst = Mat {
-                    ptr: unsafe { out.0.add(it.k0 * p + first_col) },
+                    ptr: unsafe { out.ptr().add(it.k0 * p + first_col) },
                     rs: p as isize,
                     cs: 1,
                 };

@@ -172,13 +172,12 @@ pub(crate) fn forward(
     let lens = [TILE * g.c * widest, TILE * k_widest * widest, 16 * (tw + 1)];
     debug_assert!(items.iter().all(|it| it.ty1 <= th));
     items.par_iter().for_each(|it| {
-        let out = out;
         with_scratch(lens.iter().sum(), |buf| {
             let (v, rest) = buf.split_at_mut(lens[0]);
             let (m, rows) = rest.split_at_mut(lens[1]);
             let x_img = &x[it.image * x_len..][..x_len];
             // SAFETY: the item's image, output channels and rows are its own block of `y`.
-            let y_img = unsafe { out.0.add(it.image * y_len) };
+            let y_img = unsafe { out.ptr().add(it.image * y_len) };
             let t = (it.ty1 - it.ty0) * tw;
             let (v, m) = (
                 &mut v[..TILE * g.c * t],
