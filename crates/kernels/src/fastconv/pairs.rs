@@ -1,6 +1,6 @@
 //! Splitting a row into its even and odd elements and merging them back, with AVX2 where the
 //! CPU has it: the Winograd transforms read and write 2x2 tiles, and the compiler leaves
-//! these stride-2 copies scalar (a third of a 56x56 layer's time before this).
+//! these stride-2 copies scalar (where they took a third of a 56x56 layer's time).
 
 /// `even[k] = src[2k]`, `odd[k] = src[2k + 1]` for every whole pair of `src`.
 pub(super) fn split(src: &[f32], even: &mut [f32], odd: &mut [f32]) {

@@ -6,8 +6,8 @@
 //! (rows of `W`). Large maps are cut by output rows only, into a multiple of the thread
 //! count; maps too small for that (14x14 and 7x7 in an IResNet) are also cut by channels,
 //! and each channel band repeats the tile's im2col, which costs `1/K` of the GEMM's work.
-//! This replaced one image at a time with gemm's own threads, which did not scale past one
-//! thread on these shapes (r50 at batch 1: 152 ms on one thread, 158 ms on two, 2-core EPYC).
+//! gemm's own threads, given one image at a time, do not scale past one thread on these
+//! shapes (r50 at batch 1: 152 ms on one thread, 158 ms on two, 2-core EPYC).
 
 use gemm::Parallelism;
 use rayon::prelude::*;
