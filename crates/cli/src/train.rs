@@ -46,6 +46,12 @@ pub struct TrainArgs {
     /// Margin m (ArcFace: radians; CosFace: cosine; SphereFace: multiplier).
     #[arg(long)]
     pub margin: Option<f64>,
+    /// Centers per class (sub-center ArcFace; 1 = the plain head).
+    #[arg(long)]
+    pub sub_centers: Option<usize>,
+    /// Label smoothing of the cross-entropy, in [0, 1).
+    #[arg(long)]
+    pub label_smoothing: Option<f64>,
     /// LFW protocol to train under: dev or view2 (with --fold).
     #[arg(long)]
     pub protocol: Option<String>,
@@ -113,6 +119,8 @@ pub fn apply_overrides(cfg: &mut TrainConfig, a: &TrainArgs) -> anyhow::Result<(
         })?;
     }
     set(&mut cfg.loss.scale, a.scale);
+    set(&mut cfg.loss.sub_centers, a.sub_centers);
+    set(&mut cfg.loss.label_smoothing, a.label_smoothing);
     if let Some(m) = a.margin {
         let family = cfg.loss.margin.name();
         cfg.loss.margin = cfg.loss.margin.with_m(m).with_context(|| {

@@ -1,7 +1,8 @@
 //! The normalized fully connected head (InsightFace's `PartialFC` with sample rate 1, or the
-//! `NormedLinear` of the ArcFace paper): it owns the class centers `weight` (C x d),
-//! L2-normalises embeddings and centers, takes `cos = e_n W_n^T`, applies a [`Margin`] and the
-//! scale, and returns the cross-entropy. Normalisation, margin and log-sum-exp run in f32
+//! `NormedLinear` of the ArcFace paper): it owns the class centers `weight` (C x d, or C K x d
+//! with K sub-centers), L2-normalises embeddings and centers, takes `cos = e_n W_n^T` (a class's
+//! cosine being the largest of its K), applies a [`Margin`] and the scale, and returns the
+//! cross-entropy, optionally label-smoothed. Normalisation, margin and log-sum-exp run in f32
 //! (f64 for f64 inputs); bf16/f16 embeddings only make the matrix product run in half
 //! precision, which is where the time goes.
 
@@ -22,6 +23,10 @@ fn default_scale() -> f64 {
     DEFAULT_SCALE
 }
 
+fn one() -> usize {
+    1
+}
+
 /// Configuration of a [`MarginHead`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +44,15 @@ pub struct HeadConfig {
     /// Gradient through the margin.
     #[serde(default)]
     pub grad_mode: GradMode,
+    /// Centers per class K (sub-center ArcFace, Deng et al., ECCV 2020): weight row `c K + k`
+    /// is center k of class c, and the class's cosine is the largest of its K, so a noisy or
+    /// unusual image can settle near a center of its own. 1 is the plain head.
+    #[serde(default = "one")]
+    pub sub_centers: usize,
+    /// Label smoothing eps of the cross-entropy, as `torch.nn.functional.cross_entropy`'s
+    /// `label_smoothing`: the target puts 1 - eps + eps / C on the label and eps / C elsewhere.
+    #[serde(default)]
+    pub label_smoothing: f64,
 }
 
 impl HeadConfig {
@@ -50,15 +64,28 @@ impl HeadConfig {
             scale: DEFAULT_SCALE,
             margin: Margin::default(),
             grad_mode: GradMode::Exact,
+            sub_centers: 1,
+            label_smoothing: 0.0,
         }
     }
 
-    /// Checks sizes, scale and margin.
+    /// Rows of the weight: C K.
+    pub fn num_centers(&self) -> usize {
+        self.num_classes * self.sub_centers
+    }
+
+    /// Checks sizes, scale, sub-centers, label smoothing and margin.
     pub fn validate(&self) -> std::result::Result<(), LossError> {
-        if self.num_classes == 0 || self.embedding_size == 0 {
+        if self.num_classes == 0 || self.embedding_size == 0 || self.sub_centers == 0 {
             return Err(LossError::InvalidConfig(format!(
-                "num_classes ({}) and embedding_size ({}) must be positive",
-                self.num_classes, self.embedding_size
+                "num_classes ({}), embedding_size ({}) and sub_centers ({}) must be positive",
+                self.num_classes, self.embedding_size, self.sub_centers
+            )));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(LossError::InvalidConfig(format!(
+                "label_smoothing = {} must be in [0, 1)",
+                self.label_smoothing
             )));
         }
         if !(self.scale.is_finite() && self.scale > 0.0) {
@@ -93,11 +120,11 @@ fn l2_normalize(x: &Tensor) -> Result<Tensor> {
 
 impl MarginHead {
     /// Fetches (or creates, drawing from candle's unseeded `normal(0, 0.01)`) the centers
-    /// `weight` (C x d) from `vb`.
+    /// `weight` (C K x d) from `vb`.
     pub fn new(config: &HeadConfig, vb: VarBuilder) -> Result<Self> {
         config.validate()?;
         let init = Init::Randn { mean: 0.0, stdev: CENTER_STD };
-        let weight = vb.get_with_hints((config.num_classes, config.embedding_size), "weight", init)?;
+        let weight = vb.get_with_hints((config.num_centers(), config.embedding_size), "weight", init)?;
         Self::from_weight(config, weight)
     }
 
@@ -112,7 +139,7 @@ impl MarginHead {
         seed: u64,
     ) -> Result<Self> {
         config.validate()?;
-        let shape = (config.num_classes, config.embedding_size);
+        let shape = (config.num_centers(), config.embedding_size);
         let name = if prefix.is_empty() { "weight".to_string() } else { format!("{prefix}.weight") };
         let weight = varmap.get(shape, &name, Init::Const(0.0), dtype, device)?;
         let value = seeded_normal(shape, 0.0, CENTER_STD, seed, dtype, device)?;
@@ -120,17 +147,17 @@ impl MarginHead {
         Self::from_weight(config, weight)
     }
 
-    /// Wraps an existing centers tensor (C x d); gradients flow to it if it is a `Var`.
+    /// Wraps an existing centers tensor (C K x d); gradients flow to it if it is a `Var`.
     pub fn from_weight(config: &HeadConfig, weight: Tensor) -> Result<Self> {
         config.validate()?;
-        let want = [config.num_classes, config.embedding_size];
+        let want = [config.num_centers(), config.embedding_size];
         if weight.dims() != want {
             Err(LossError::Shape { what: "weight", expected: format!("{want:?}"), got: weight.dims().to_vec() })?;
         }
         Ok(MarginHead { weight, config: config.clone() })
     }
 
-    /// The class centers, C x d.
+    /// The class centers, C K x d.
     pub fn weight(&self) -> &Tensor {
         &self.weight
     }
@@ -157,7 +184,8 @@ impl MarginHead {
         check_labels(labels, n, self.config.num_classes)
     }
 
-    /// Margin-free cosines `cos(theta_j)` clamped to [-1, 1], N x C in f32 (f64 for f64 input).
+    /// Margin-free cosines `cos(theta_j)` clamped to [-1, 1], N x C in f32 (f64 for f64 input);
+    /// with sub-centers, each class's largest.
     pub fn cosine(&self, emb: &Tensor) -> Result<Tensor> {
         let work = if emb.dtype() == DType::F64 { DType::F64 } else { DType::F32 };
         let e = l2_normalize(&emb.to_dtype(work)?)?;
@@ -168,6 +196,13 @@ impl MarginHead {
             }
             _ => e.matmul(&w.t()?)?,
         };
+        let k = self.config.sub_centers;
+        let cos = if k > 1 {
+            let n = cos.dim(0)?;
+            cos.reshape((n, self.config.num_classes, k))?.max(2)?
+        } else {
+            cos
+        };
         cos.clamp(-1.0, 1.0)
     }
 
@@ -177,8 +212,20 @@ impl MarginHead {
         let cos = self.cosine(emb)?;
         let c = &self.config;
         let logits = apply_margin(&cos, labels, &c.margin, c.grad_mode, c.scale)?;
-        let loss = candle_nn::loss::cross_entropy(&logits, labels)?;
+        let loss = cross_entropy(&logits, labels, c.label_smoothing)?;
         let correct = cos.argmax(1)?.eq(labels)?.to_dtype(DType::U32)?.sum_all()?;
         Ok(HeadOutput { loss, logits, correct })
     }
+}
+
+/// Mean cross-entropy of `logits` (N x C) against `labels`, label-smoothed by `eps` as torch
+/// does: `(1 - eps) (-log p_y) + eps mean_j (-log p_j)` per row.
+fn cross_entropy(logits: &Tensor, labels: &Tensor, eps: f64) -> Result<Tensor> {
+    if eps == 0.0 {
+        return candle_nn::loss::cross_entropy(logits, labels);
+    }
+    let log_p = candle_nn::ops::log_softmax(logits, 1)?;
+    let nll = log_p.gather(&labels.unsqueeze(1)?, 1)?.neg()?.mean_all()?;
+    let uniform = log_p.mean(1)?.neg()?.mean_all()?;
+    (nll * (1.0 - eps))? + (uniform * eps)?
 }

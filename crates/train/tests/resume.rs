@@ -232,3 +232,23 @@ fn bf16_precision_runs_and_learns_finite_weights() {
     assert_eq!(s.steps, 3);
     assert!(s.last_loss.is_some_and(f64::is_finite));
 }
+
+#[test]
+fn validation_runs_every_n_epochs_and_after_the_last() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let mut cfg = common::tiny(&tmp.path().join("cache"), "validate_every = 2", 0.1);
+    cfg.train.epochs = 5;
+    cfg.train.validate = true;
+    train_with_stop(&cfg, &opts(&run, false), &StopFlag::new()).unwrap();
+    let validated: Vec<usize> = arcface_eval::RunDir::new(&run)
+        .metrics()
+        .unwrap()
+        .iter()
+        .filter_map(|l| match l {
+            arcface_eval::MetricRecord::Val { epoch, .. } => Some(*epoch),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(validated, vec![1, 3, 4]);
+}

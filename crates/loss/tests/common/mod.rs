@@ -21,7 +21,7 @@ pub fn all_margins() -> Vec<Margin> {
 
 /// A head config over `c` classes of `d`-dim embeddings.
 pub fn config(c: usize, d: usize, scale: f64, margin: Margin, grad_mode: GradMode) -> HeadConfig {
-    HeadConfig { num_classes: c, embedding_size: d, scale, margin, grad_mode }
+    HeadConfig { num_classes: c, embedding_size: d, scale, margin, grad_mode, ..HeadConfig::arcface(c) }
 }
 
 /// Head whose weight is a fresh `Var` holding `w`.

@@ -164,11 +164,23 @@ pub struct LossConfig {
     /// Gradient through the margin: `exact` or `straight_through`.
     #[serde(default)]
     pub grad_mode: GradMode,
+    /// Centers per class (sub-center ArcFace; 1 = one center per class).
+    #[serde(default = "d_one")]
+    pub sub_centers: usize,
+    /// Label smoothing of the cross-entropy, in [0, 1).
+    #[serde(default)]
+    pub label_smoothing: f64,
 }
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self { scale: d_scale(), margin: Margin::default(), grad_mode: GradMode::default() }
+        Self {
+            scale: d_scale(),
+            margin: Margin::default(),
+            grad_mode: GradMode::default(),
+            sub_centers: d_one(),
+            label_smoothing: 0.0,
+        }
     }
 }
 
@@ -215,6 +227,10 @@ pub struct LoopConfig {
     /// Validate on the protocol's test pairs after each epoch.
     #[serde(default = "d_true")]
     pub validate: bool,
+    /// Validate after every this many epochs (and after the last): each pass embeds every
+    /// test image twice, which long runs of small epochs cannot afford after each one.
+    #[serde(default = "d_one")]
+    pub validate_every: usize,
     /// Run the full evaluation (eval/ outputs) after training.
     #[serde(default = "d_true")]
     pub eval_at_end: bool,

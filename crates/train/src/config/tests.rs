@@ -39,6 +39,8 @@ fn defaults_come_from_the_owning_types() {
     assert_eq!(c.loss.margin, Margin::from_name("arcface").unwrap());
     assert_eq!(c.loss.scale, arcface_loss::DEFAULT_SCALE);
     assert_eq!(c.loss.grad_mode, GradMode::Exact);
+    assert_eq!((c.loss.sub_centers, c.loss.label_smoothing), (1, 0.0));
+    assert_eq!(c.train.validate_every, 1);
     assert_eq!(c.optim, OptimizerConfig::default());
     assert_eq!(c.schedule.decay, Decay::default());
     assert_eq!(c.train.precision, Precision::F32);
@@ -77,6 +79,16 @@ fn invalid_value_names_file_and_line() {
     assert!(err.starts_with("x.toml:14: invalid `train.epochs`"), "{err}");
     let err = parse(&GOOD.replace(r#"protocol = "dev""#, r#"protocol = "pairs""#)).unwrap_err();
     assert!(err.starts_with("x.toml:4: invalid `data.protocol`"), "{err}");
+    // Head options and the validation period, on their own lines after the margin (line 10).
+    let loss = |extra: &str| GOOD.replace(r#"{ kind = "arcface" }"#, &format!("{{ kind = \"arcface\" }}\n{extra}"));
+    let err = parse(&loss("sub_centers = 0")).unwrap_err();
+    assert!(err.starts_with("x.toml:11: invalid `loss.sub_centers`"), "{err}");
+    let err = parse(&loss("label_smoothing = 1.5")).unwrap_err();
+    assert!(err.starts_with("x.toml:11: invalid `loss.label_smoothing`"), "{err}");
+    let ok = parse(&loss("sub_centers = 3\nlabel_smoothing = 0.1")).unwrap();
+    assert_eq!((ok.loss.sub_centers, ok.loss.label_smoothing), (3, 0.1));
+    let err = parse(&GOOD.replace("batch_size = 8", "batch_size = 8\nvalidate_every = 0")).unwrap_err();
+    assert!(err.starts_with("x.toml:16: invalid `train.validate_every`"), "{err}");
 }
 
 #[test]

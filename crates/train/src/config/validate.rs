@@ -63,11 +63,18 @@ impl TrainConfig {
         at.fail("model", key, msg)
     }
 
-    /// `[loss]`: the scale, and the margin's ranges as the loss crate documents them.
+    /// `[loss]`: the scale, sub-centers, label smoothing, and the margin's ranges as the loss crate documents them.
     fn check_loss(&self, at: &Site) -> Result<()> {
         let scale = self.loss.scale;
         if !(scale.is_finite() && scale > 0.0) {
             return at.fail("loss", "scale", format!("must be positive, got {scale}"));
+        }
+        if self.loss.sub_centers == 0 {
+            return at.fail("loss", "sub_centers", "must be at least 1".into());
+        }
+        let eps = self.loss.label_smoothing;
+        if !(0.0..1.0).contains(&eps) {
+            return at.fail("loss", "label_smoothing", format!("must be in [0, 1), got {eps}"));
         }
         self.loss.margin.validate().or_else(|e| at.fail("loss", "margin", e.to_string()))
     }
@@ -100,6 +107,7 @@ impl TrainConfig {
         at_least("log_every", t.log_every, 1, "")?;
         at_least("keep_checkpoints", t.keep_checkpoints as u64, 1, "")?;
         at_least("eval_batch_size", t.eval_batch_size as u64, 1, "")?;
+        at_least("validate_every", t.validate_every as u64, 1, " (epochs)")?;
         if !(t.grad_clip.is_finite() && t.grad_clip >= 0.0) {
             return at.fail("train", "grad_clip", format!("must be >= 0, got {}", t.grad_clip));
         }

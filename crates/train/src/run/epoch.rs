@@ -1,5 +1,6 @@
 //! The epoch loop: batches in the (seed, epoch) order from the resume position, checkpoints
-//! every `checkpoint_every` steps and at each epoch's end, validation after each epoch, and a
+//! every `checkpoint_every` steps and at each epoch's end, validation after every
+//! `validate_every` epochs and the last, and a
 //! clean stop (with a checkpoint) when the stop flag is set.
 
 use std::ops::ControlFlow;
@@ -74,6 +75,13 @@ impl Trainer<'_> {
         every > 0 && step % every == 0 && step < self.plan.total_steps
     }
 
+    /// Validation is on and `epoch` is a multiple of `validate_every` or the last one.
+    fn validation_due(&self, epoch: usize) -> bool {
+        let t = &self.config.train;
+        let done = epoch + 1;
+        t.validate && (done % t.validate_every.max(1) == 0 || done == t.epochs)
+    }
+
     /// Checkpoints at batch `batch` of `epoch` and marks the run interrupted.
     fn stop_at(&mut self, epoch: usize, batch: usize) -> Result<()> {
         self.save_checkpoint(epoch, batch)?;
@@ -85,13 +93,13 @@ impl Trainer<'_> {
         Ok(())
     }
 
-    /// Scores the test pairs after `epoch` (when enabled) and keeps the best backbone.
+    /// Scores the test pairs after `epoch` (when due) and keeps the best backbone.
     fn validate_epoch(
         &mut self,
         epoch: usize,
         validator: Option<&Validator>,
     ) -> Result<()> {
-        let Some(v) = validator.filter(|_| self.config.train.validate) else {
+        let Some(v) = validator.filter(|_| self.validation_due(epoch)) else {
             return Ok(());
         };
         let m = v.evaluate(

@@ -96,6 +96,8 @@ pub fn head_config(config: &TrainConfig, num_classes: usize, embedding_size: usi
         scale: config.loss.scale,
         margin: config.loss.margin,
         grad_mode: config.loss.grad_mode,
+        sub_centers: config.loss.sub_centers,
+        label_smoothing: config.loss.label_smoothing,
     }
 }
 
