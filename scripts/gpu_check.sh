@@ -150,7 +150,8 @@ phase bench 200 "$BIN" bench --device cuda --backbones r34,r50 --precision f32,b
 stop_sampler
 say "peak GPU memory during the bench (MiB, driver view): $(peak "$WORK/memory_bench.txt")"
 
-# 3. A short r50 ArcFace training on the LFW dev subset, ours then PyTorch's, same recipe.
+# 3. A short r50 ArcFace training on the LFW dev subset, ours then PyTorch's, same recipe
+# (flip only: the PyTorch trainer has no [augment]).
 if [ "${SKIP_TRAIN:-0}" != 1 ] && [ -d .gpu/lfw/lfw-deepfunneled ]; then
   EPOCHS=${EPOCHS:-10}
   CFG="$WORK/r50_arcface_dev.toml"
@@ -158,6 +159,7 @@ if [ "${SKIP_TRAIN:-0}" != 1 ] && [ -d .gpu/lfw/lfw-deepfunneled ]; then
       -e 's|^protocol = .*|protocol = "dev"|' -e '/^fold = /d' -e 's|^min_images = .*|min_images = 3|' \
       -e 's|^precision = .*|precision = "bf16"|' -e "s|^epochs = .*|epochs = $EPOCHS|" \
       -e 's|^warmup_epochs = .*|warmup_epochs = 1.0|' \
+      -e '/^\[augment\]/,/^$/d' \
       configs/r50_arcface.toml > "$CFG"
   start_sampler "$WORK/memory_train.txt"
   phase train 150 "$BIN" train --config "$CFG" --device cuda --out "$WORK/r50-dev"
