@@ -68,11 +68,16 @@ def run(args, channels_last):
     sync()
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    t0 = time.perf_counter()
+    def faults():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_minflt + r.ru_majflt
+
+    f0, t0 = faults(), time.perf_counter()
     for _ in range(args.steps):
         step()
     sync()
     secs = time.perf_counter() - t0
+    page_faults = faults() - f0
     if dev.type == "cuda":
         peak = torch.cuda.max_memory_allocated() / 2**20
     else:
@@ -82,6 +87,7 @@ def run(args, channels_last):
         "images_per_sec": args.batch_size * args.steps / secs,
         "step_ms": secs * 1e3 / args.steps,
         "peak_memory_mb": peak,
+        "page_faults_per_step": page_faults / args.steps,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
@@ -106,7 +112,8 @@ def main():
     if not args.json:
         for r in results:
             print(f"pytorch {args.device} {args.backbone} {args.precision} {r['variant']}: "
-                  f"{r['images_per_sec']:.2f} images/s ({r['step_ms']:.1f} ms/step)")
+                  f"{r['images_per_sec']:.2f} images/s ({r['step_ms']:.1f} ms/step, "
+                  f"{r['page_faults_per_step']:.0f} page faults/step)")
     print(json.dumps(best))
 
 

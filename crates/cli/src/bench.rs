@@ -103,6 +103,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 t.peak_memory_mb
                     .map(|m| format!(", peak {} {m:.0} MB", if device.is_cuda() { "GPU memory in use" } else { "RSS" }))
                     .unwrap_or_default()
+                    + &t.page_faults_per_step.map(|f| format!(", {f:.0} page faults/step")).unwrap_or_default()
             );
             if let Some(b) = &t.breakdown {
                 println!(
@@ -124,6 +125,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                             t.images_per_sec,
                             t.step_ms,
                             t.peak_memory_mb.map(|m| format!(", peak allocated {m:.0} MB")).unwrap_or_default()
+                                + &t.page_faults_per_step.map(|f| format!(", {f:.0} page faults/step")).unwrap_or_default()
                         );
                         println!("ratio candle/pytorch: {:.2}x", ours / t.images_per_sec);
                         results.push(torch);
@@ -271,6 +273,7 @@ fn pytorch(backbone: &str, precision: &str, batch: usize, a: &BenchArgs, device:
             images_per_sec: num("images_per_sec")?,
             step_ms: num("step_ms")?,
             peak_memory_mb: v["peak_memory_mb"].as_f64(),
+            page_faults_per_step: v["page_faults_per_step"].as_f64(),
             breakdown: None,
         },
     })

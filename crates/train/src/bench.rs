@@ -19,7 +19,7 @@ use crate::step::{self, StepNet};
 
 mod memory;
 
-pub use memory::{cuda_used_mb, current_rss_mb, peak_rss_mb, total_memory_mb};
+pub use memory::{cuda_used_mb, current_rss_mb, page_faults, peak_rss_mb, total_memory_mb};
 
 /// Largest batch a bench accepts: far past any recipe (InsightFace takes 128 per GPU).
 pub const MAX_BATCH: usize = 1 << 16;
@@ -112,6 +112,9 @@ pub struct Throughput {
     pub step_ms: f64,
     /// Peak GPU memory in use (CUDA, the driver's view) or peak resident memory (CPU), in MB.
     pub peak_memory_mb: Option<f64>,
+    /// Page faults per timed step (minor + major, this process; CPU allocation churn).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page_faults_per_step: Option<f64>,
     /// The per-phase split, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub breakdown: Option<Breakdown>,
@@ -146,6 +149,7 @@ pub fn bench_training_step(spec: &BenchSpec, kernels: &KernelOptions, device: &D
     }
     device.synchronize()?;
     let mut peak_gpu_mb = cuda_used_mb(device);
+    let faults0 = page_faults();
     let t0 = Instant::now();
     for i in 0..spec.steps {
         one_step(&mut opt)?;
@@ -162,12 +166,14 @@ pub fn bench_training_step(spec: &BenchSpec, kernels: &KernelOptions, device: &D
     }
     device.synchronize()?;
     let secs = t0.elapsed().as_secs_f64();
+    let faults = faults0.zip(page_faults()).map(|(a, b)| b.saturating_sub(a));
     let breakdown = if spec.breakdown { Some(phases(&net, &mut opt, &x, &labels, spec.steps, kernels, device)?) } else { None };
     let steps = spec.steps.max(1) as f64;
     Ok(Throughput {
         images_per_sec: (batch * spec.steps) as f64 / secs,
         step_ms: secs * 1e3 / steps,
         peak_memory_mb: if device.is_cuda() { peak_gpu_mb } else { peak_rss_mb() },
+        page_faults_per_step: faults.map(|f| f as f64 / steps),
         breakdown,
     })
 }

@@ -1,5 +1,6 @@
-//! Memory probes for the bench: the process's resident memory (Linux `/proc/self/status`) and
-//! the GPU memory in use as the CUDA driver sees it. Each is `None` where it cannot be read.
+//! Memory probes for the bench: the process's resident memory (Linux `/proc/self/status`), its
+//! page faults (`/proc/self/stat`) and the GPU memory in use as the CUDA driver sees it. Each
+//! is `None` where it cannot be read.
 
 use candle::Device;
 
@@ -11,6 +12,19 @@ pub fn peak_rss_mb() -> Option<f64> {
 /// Current resident memory of this process in MB (Linux `VmRSS`).
 pub fn current_rss_mb() -> Option<f64> {
     proc_status_mb("VmRSS:")
+}
+
+/// Page faults of this process so far, minor plus major (Linux `/proc/self/stat` fields 10
+/// and 12). Memory handed back to the kernel and touched again costs one per page, which is
+/// what a step that allocates fresh buffers pays.
+pub fn page_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name, which may itself hold spaces: state is
+    // field 3, so minflt (10) and majflt (12) are at 7 and 9.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let minor: u64 = rest.get(7)?.parse().ok()?;
+    let major: u64 = rest.get(9)?.parse().ok()?;
+    Some(minor + major)
 }
 
 /// Physical memory of this machine in MB (Linux `MemTotal`).
@@ -54,6 +68,21 @@ mod tests {
             let (now, peak) = (super::current_rss_mb().unwrap(), super::peak_rss_mb().unwrap());
             assert!(now > 0.0 && peak >= now, "{now} {peak}");
             assert!(super::total_memory_mb().unwrap() > peak);
+        }
+    }
+
+    #[test]
+    fn touching_fresh_pages_counts_page_faults() {
+        if cfg!(target_os = "linux") {
+            let before = super::page_faults().unwrap();
+            // 64 MB, past glibc's mmap threshold: fresh pages, each faulted in on first touch.
+            let mut v = vec![0u8; 64 << 20];
+            for i in (0..v.len()).step_by(4096) {
+                v[i] = 1;
+            }
+            std::hint::black_box(&v);
+            let after = super::page_faults().unwrap();
+            assert!(after - before >= 8_000, "{before} -> {after}");
         }
     }
 }
