@@ -9,10 +9,11 @@
 //! | `ARCFACE_CUDA_KERNELS=1` | the fused CUDA BatchNorm/PReLU kernels (opt-in)          |
 //! | `ARCFACE_CUDA_POOL=release` | the CUDA memory pool's default release of freed memory |
 //! | `ARCFACE_PROFILE=1`      | time each layer kind (`bench --breakdown` prints it)     |
+//! | `ARCFACE_MAX_ISA=avx2`   | cap the CPU kernels' vector extension (`avx512`, `avx2`, `generic`) |
 
 use std::sync::Arc;
 
-use arcface_kernels::{ConvKernel, CudaPool, KernelOptions, NormKernel, Profiler};
+use arcface_kernels::{ConvKernel, CudaPool, Isa, KernelOptions, NormKernel, Profiler};
 
 /// The options the environment asks for; unset variables keep the library defaults.
 pub fn from_env() -> KernelOptions {
@@ -36,6 +37,12 @@ fn from_lookup(get: impl Fn(&str) -> Option<String>) -> KernelOptions {
     if get("ARCFACE_PROFILE").as_deref() == Some("1") {
         opts.profiler = Some(Arc::new(Profiler::new()));
     }
+    if let Some(v) = get("ARCFACE_MAX_ISA") {
+        match [Isa::Avx512, Isa::Avx2, Isa::Generic].into_iter().find(|i| v.eq_ignore_ascii_case(i.name())) {
+            Some(isa) => opts.max_isa = isa,
+            None => eprintln!("warning: ARCFACE_MAX_ISA={v} is not avx512, avx2 or generic; ignored"),
+        }
+    }
     opts
 }
 
@@ -58,6 +65,9 @@ mod tests {
             }))
         });
         assert_eq!((all.conv, all.norm, all.cuda_pool), (ConvKernel::Candle, NormKernel::Reference, CudaPool::Release));
+        assert_eq!(none.max_isa, Isa::Avx512);
+        let avx2 = from_lookup(|n| (n == "ARCFACE_MAX_ISA").then(|| "AVX2".to_string()));
+        assert_eq!(avx2.max_isa, Isa::Avx2);
         assert!(all.cuda_norm_kernels && all.allow_tf32 && all.profiler.is_some());
     }
 }

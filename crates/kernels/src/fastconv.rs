@@ -30,6 +30,7 @@ use candle::{bail, CpuStorage, CustomOp2, DType, Layout, Result, Shape, Tensor};
 
 use crate::channelwise;
 use crate::conv::ConvGeometry as Geometry;
+use crate::isa::Isa;
 use crate::options::KernelOptions;
 use crate::profile::Profiler;
 
@@ -37,7 +38,7 @@ const OP: &str = "fastconv";
 
 /// Bias-free NCHW 2-D convolution (`x`: N x C x H x W, `w`: K x C x kh x kw) with equal
 /// stride and zero padding on both axes; fast path on CPU f32, candle's conv elsewhere. Only
-/// `opts.profiler` is read (it times the backward pass).
+/// `opts.profiler` (it times the backward pass) and `opts.max_isa` are read.
 pub fn conv2d(
     x: &Tensor,
     w: &Tensor,
@@ -62,6 +63,7 @@ pub fn conv2d(
             stride,
             padding,
             profiler: opts.profiler.clone(),
+            isa: opts.max_isa,
         },
     )
 }
@@ -74,18 +76,18 @@ fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [f32]>
 /// The forward on the Winograd kernel, for 3x3 stride-1 convolutions over enough channels:
 /// 2.25x fewer multiplications than im2col even with the kernel transformed on every call
 /// (that transform is `1 / (N * Ho * Wo / 4)` of the work).
-fn winograd_forward(g: &Geometry, x: &[f32], w: &[f32]) -> Option<Vec<f32>> {
+fn winograd_forward(g: &Geometry, x: &[f32], w: &[f32], isa: Isa) -> Option<Vec<f32>> {
     if !winograd::supports(g) || g.c < winograd::MIN_CHANNELS {
         return None;
     }
     let u = winograd::transform_kernels(w, g.k, g.c);
-    Some(winograd::forward(g, x, &u, winograd::Epilogue::default(), rayon::current_num_threads()))
+    Some(winograd::forward(g, x, &u, winograd::Epilogue::default(), rayon::current_num_threads(), isa))
 }
 
 /// The input gradient of a 3x3 stride-1 convolution on the Winograd kernel: the convolution
 /// of `dy` with the kernel transposed (`C x K`) and turned 180 degrees, padded `2 - pad`,
 /// which gives back the input's size.
-fn winograd_backward_input(g: &Geometry, w: &[f32], dy: &[f32]) -> Option<Vec<f32>> {
+fn winograd_backward_input(g: &Geometry, w: &[f32], dy: &[f32], isa: Isa) -> Option<Vec<f32>> {
     if !winograd::supports(g) || g.k < winograd::MIN_CHANNELS {
         return None;
     }
@@ -100,7 +102,7 @@ fn winograd_backward_input(g: &Geometry, w: &[f32], dy: &[f32]) -> Option<Vec<f3
         }
     }
     let u = winograd::transform_kernels(&wt, g.c, g.k);
-    Some(winograd::forward(&gt, dy, &u, winograd::Epilogue::default(), rayon::current_num_threads()))
+    Some(winograd::forward(&gt, dy, &u, winograd::Epilogue::default(), rayon::current_num_threads(), isa))
 }
 
 /// Forward op on `(x, w)`; its backward builds the two gradients with the ops below.
@@ -108,6 +110,7 @@ struct FastConv2d {
     stride: usize,
     padding: usize,
     profiler: Option<Arc<Profiler>>,
+    isa: Isa,
 }
 
 impl CustomOp2 for FastConv2d {
@@ -125,7 +128,7 @@ impl CustomOp2 for FastConv2d {
         let g = Geometry::new(OP, l1.dims(), l2.dims(), self.stride, self.padding)?;
         let x = f32_slice(s1, l1, "input")?;
         let w = f32_slice(s2, l2, "weight")?;
-        let y = match (winograd_forward(&g, x, w), Groups::new(&g)) {
+        let y = match (winograd_forward(&g, x, w, self.isa), Groups::new(&g)) {
             (Some(y), _) => y,
             (None, Some(groups)) => grouped::forward(&g, &groups, x, w),
             (None, None) => kernels::forward(&g, x, w),
@@ -147,14 +150,14 @@ impl CustomOp2 for FastConv2d {
             grad,
             &g,
             self.profiler.as_deref(),
-            |w, dy| w.apply_op2_no_bwd(dy, &BackwardInput(g)),
+            |w, dy| w.apply_op2_no_bwd(dy, &BackwardInput(g, self.isa)),
             |x, dy| x.apply_op2_no_bwd(dy, &BackwardWeight(g)),
         )
     }
 }
 
 /// Input gradient op on `(w, dy)`.
-struct BackwardInput(Geometry);
+struct BackwardInput(Geometry, Isa);
 
 impl CustomOp2 for BackwardInput {
     fn name(&self) -> &'static str {
@@ -173,7 +176,7 @@ impl CustomOp2 for BackwardInput {
         check_dims(l2, Shape::from(&g.y_dims()), "output gradient")?;
         let w = f32_slice(s1, l1, "weight")?;
         let dy = f32_slice(s2, l2, "output gradient")?;
-        let dx = match (winograd_backward_input(g, w, dy), Groups::new(g)) {
+        let dx = match (winograd_backward_input(g, w, dy, self.1), Groups::new(g)) {
             (Some(dx), _) => dx,
             (None, Some(groups)) => grouped::backward_input(g, &groups, w, dy),
             (None, None) => kernels::backward_input(g, w, dy),

@@ -11,6 +11,7 @@ use candle::{CpuStorage, CustomOp1, DType, Layout, Result, Shape, Tensor};
 
 use crate::conv::ConvGeometry;
 use crate::fastconv::winograd;
+use crate::isa::Isa;
 use crate::options::{ConvKernel, KernelOptions};
 
 const OP: &str = "frozen-conv";
@@ -117,6 +118,7 @@ impl FrozenConv {
                 u: u.clone(),
                 bias: vec(&self.bias)?,
                 slopes: vec(&self.prelu)?,
+                isa: opts.max_isa,
             };
             return x.contiguous()?.apply_op1_no_bwd(&op);
         }
@@ -137,6 +139,7 @@ struct Winograd {
     u: Arc<Vec<f32>>,
     bias: Option<Vec<f32>>,
     slopes: Option<Vec<f32>>,
+    isa: Isa,
 }
 
 impl CustomOp1 for Winograd {
@@ -150,7 +153,7 @@ impl CustomOp1 for Winograd {
             bias: self.bias.as_deref(),
             slopes: self.slopes.as_deref(),
         };
-        let y = winograd::forward(&self.g, x, &self.u, epilogue, rayon::current_num_threads());
+        let y = winograd::forward(&self.g, x, &self.u, epilogue, rayon::current_num_threads(), self.isa);
         Ok((CpuStorage::F32(y), Shape::from(&self.g.y_dims())))
     }
 }

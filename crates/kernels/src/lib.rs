@@ -33,6 +33,7 @@ pub mod device;
 pub mod eval_ops;
 pub mod fastconv;
 pub mod frozen_conv;
+pub mod isa;
 pub mod options;
 pub mod prelu;
 pub mod profile;
@@ -41,6 +42,7 @@ pub use batch_norm::{BatchNormParams, BatchNormPath};
 pub use conv::conv2d;
 pub use device::select_device;
 pub use frozen_conv::{Epilogue, FrozenConv};
+pub use isa::Isa;
 pub use options::{ConvKernel, CudaPool, KernelOptions, NormKernel};
 pub use profile::Profiler;
 

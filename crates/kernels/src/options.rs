@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use crate::isa::Isa;
 use crate::profile::Profiler;
 
 /// Which kernels the layers use, and whether they are timed. `Default` is the tested,
@@ -24,6 +25,9 @@ pub struct KernelOptions {
     pub cuda_pool: CudaPool,
     /// Where layers add their forward and backward times; `None` (the default) times nothing.
     pub profiler: Option<Arc<Profiler>>,
+    /// The highest vector extension the hand-written CPU kernels may use (the best the CPU
+    /// has by default; lower it to run and test the AVX2 or generic builds).
+    pub max_isa: Isa,
 }
 
 impl Default for KernelOptions {
@@ -35,6 +39,7 @@ impl Default for KernelOptions {
             allow_tf32: true,
             cuda_pool: CudaPool::Keep,
             profiler: None,
+            max_isa: Isa::Avx512,
         }
     }
 }

@@ -4,7 +4,7 @@
 mod common;
 use common::{random, rel_err};
 
-use arcface_kernels::{ConvKernel, Epilogue, FrozenConv, KernelOptions};
+use arcface_kernels::{ConvKernel, Epilogue, FrozenConv, Isa, KernelOptions};
 use candle::{DType, Tensor, Var};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -45,6 +45,36 @@ fn iresnet_shapes_match_candle_on_any_thread_count() -> anyhow::Result<()> {
                 e < 1e-5,
                 "{x_dims:?} k{k} {ks}x{ks} s{stride} p{pad}, {threads} threads: rel err {e}"
             );
+        }
+    }
+    Ok(())
+}
+
+/// Each build of the transforms the CPU can run (AVX-512, AVX2, generic), chosen with
+/// `max_isa`, in the inference op and in the training op's forward and input gradient.
+#[test]
+fn every_isa_build_matches_candle() -> anyhow::Result<()> {
+    let mut rng = ChaCha8Rng::seed_from_u64(24);
+    let levels = Isa::available();
+    assert_eq!(levels.last(), Some(&Isa::detected()));
+    for ([n, c, h, w_], k, pad) in [([2, 16, 13, 10], 24, 1), ([1, 8, 28, 28], 16, 1), ([1, 9, 6, 7], 5, 0)] {
+        let x = random(&mut rng, &[n, c, h, w_])?;
+        let w = random(&mut rng, &[k, c, 3, 3])?;
+        let want = x.conv2d(&w, pad, 1, 1, 1)?;
+        let xv = Var::from_tensor(&x)?;
+        let want_dx = xv.as_tensor().conv2d(&w, pad, 1, 1, 1)?.sqr()?.sum_all()?.backward()?;
+        let want_dx = want_dx.get(&xv).expect("dx").clone();
+        for &isa in &levels {
+            let opts = KernelOptions { max_isa: isa, ..Default::default() };
+            let frozen = FrozenConv::new(&w, 1, pad, Epilogue::default(), &opts)?;
+            assert!(frozen.is_winograd());
+            let e = rel_err(&frozen.forward(&x, &opts)?, &want)?;
+            anyhow::ensure!(e < 1e-5, "{isa:?} frozen {:?}: rel err {e}", x.dims());
+            let y = arcface_kernels::conv2d(xv.as_tensor(), &w, 1, pad, &opts)?;
+            anyhow::ensure!(rel_err(&y, &want)? < 1e-5, "{isa:?} fastconv forward");
+            let dx = y.sqr()?.sum_all()?.backward()?;
+            let e = rel_err(dx.get(&xv).expect("dx"), &want_dx)?;
+            anyhow::ensure!(e < 1e-4, "{isa:?} fastconv input gradient: rel err {e}");
         }
     }
     Ok(())

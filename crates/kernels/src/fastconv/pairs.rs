@@ -1,15 +1,18 @@
 //! Splitting a row into its even and odd elements and merging them back, with AVX2 where the
 //! CPU has it: the Winograd transforms read and write 2x2 tiles, and the compiler leaves
-//! these stride-2 copies scalar (where they took a third of a 56x56 layer's time).
+//! these stride-2 copies scalar (where they took a third of a 56x56 layer's time). `isa` is a
+//! level the CPU has ([`Isa::capped`]).
+
+use crate::isa::Isa;
 
 /// `even[k] = src[2k]`, `odd[k] = src[2k + 1]` for every whole pair of `src`.
-pub(super) fn split(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
+pub(super) fn split(isa: Isa, src: &[f32], even: &mut [f32], odd: &mut [f32]) {
     let n = src.len() / 2;
     let (even, odd) = (&mut even[..n], &mut odd[..n]);
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2; the slices hold 2n, n and n floats.
+    if isa >= Isa::Avx2 {
+        // SAFETY: the CPU has AVX2 (`isa` is capped); the slices hold 2n, n and n floats.
         done = unsafe { split_avx2(&src[..2 * n], even, odd) };
     }
     for k in done..n {
@@ -19,13 +22,14 @@ pub(super) fn split(src: &[f32], even: &mut [f32], odd: &mut [f32]) {
 }
 
 /// `dst[2k] = even[k]`, `dst[2k + 1] = odd[k]` for `k < dst.len() / 2`.
-pub(super) fn merge(even: &[f32], odd: &[f32], dst: &mut [f32]) {
+pub(super) fn merge(isa: Isa, even: &[f32], odd: &[f32], dst: &mut [f32]) {
     let n = dst.len() / 2;
     let (even, odd) = (&even[..n], &odd[..n]);
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
-    if is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2; the slices hold n, n and at least 2n floats.
+    if isa >= Isa::Avx2 {
+        // SAFETY: the CPU has AVX2 (`isa` is capped); the slices hold n, n and at least 2n
+        // floats.
         done = unsafe { merge_avx2(even, odd, &mut dst[..2 * n]) };
     }
     for k in done..n {
@@ -86,16 +90,22 @@ mod tests {
 
     #[test]
     fn split_and_merge_every_length_against_the_scalar_definition() {
+        for isa in Isa::available() {
+            every_length(isa);
+        }
+    }
+
+    fn every_length(isa: Isa) {
         for len in 0..70 {
             let src: Vec<f32> = (0..len).map(|i| i as f32 * 1.5 - 7.0).collect();
             let n = len / 2;
             let (mut even, mut odd) = (vec![0f32; n + 3], vec![0f32; n + 3]);
-            split(&src, &mut even, &mut odd);
+            split(isa, &src, &mut even, &mut odd);
             for k in 0..n {
                 assert_eq!(
                     (even[k], odd[k]),
                     (src[2 * k], src[2 * k + 1]),
-                    "len {len}, k {k}"
+                    "{isa:?} len {len}, k {k}"
                 );
             }
             assert!(
@@ -103,7 +113,7 @@ mod tests {
                 "len {len}: wrote past the pairs"
             );
             let mut back = vec![-1f32; len];
-            merge(&even, &odd, &mut back);
+            merge(isa, &even, &odd, &mut back);
             assert_eq!(&back[..2 * n], &src[..2 * n], "len {len}");
             if len % 2 == 1 {
                 assert_eq!(

@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use super::matmul::{matmul, row_major, SharedOut};
 use super::pairs;
 use super::Geometry;
+use crate::isa::Isa;
 
 /// Elements of a 4x4 transformed tile: there are 16 GEMMs.
 const TILE: usize = 16;
@@ -155,7 +156,9 @@ pub(crate) fn forward(
     u: &[f32],
     epilogue: Epilogue,
     threads: usize,
+    max_isa: Isa,
 ) -> Vec<f32> {
+    let isa = max_isa.capped();
     let (th, tw) = tiles(g);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * g.ho * g.wo);
     debug_assert!(supports(g));
@@ -194,6 +197,7 @@ pub(crate) fn forward(
                 rows,
                 y_img,
                 epilogue,
+                isa,
             });
         });
     });
@@ -212,21 +216,18 @@ struct Work<'a> {
     rows: &'a mut [f32],
     y_img: *mut f32,
     epilogue: Epilogue<'a>,
+    /// A level the CPU has.
+    isa: Isa,
 }
 
-/// Runs one item, its transforms compiled for the best vector extension the CPU has: the
-/// crate targets baseline x86-64, whose SSE2 code ran the transforms at half the speed.
+/// Runs one item, its transforms compiled for `w.isa` (see [`crate::isa`]).
 fn run_item(w: &mut Work) {
     #[cfg(target_arch = "x86_64")]
-    {
-        if is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU has AVX-512F.
-            return unsafe { run_item_avx512(w) };
-        }
-        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            // SAFETY: the CPU has AVX2 and FMA.
-            return unsafe { run_item_avx2(w) };
-        }
+    match w.isa {
+        // SAFETY: `w.isa` is capped to what the CPU has.
+        Isa::Avx512 => return unsafe { run_item_avx512(w) },
+        Isa::Avx2 => return unsafe { run_item_avx2(w) },
+        Isa::Generic => {}
     }
     run_item_generic(w)
 }
@@ -251,7 +252,7 @@ fn run_item_generic(w: &mut Work) {
     let kb = it.k1 - it.k0;
     let (v, m, rows) = (&mut *w.v, &mut *w.m, &mut *w.rows);
     for (ci, plane) in w.x_img.chunks_exact(g.h * g.w).enumerate() {
-        input_tiles(g, plane, it.ty0..it.ty1, rows, v, ci, t);
+        input_tiles(g, plane, it.ty0..it.ty1, rows, v, ci, t, w.isa);
     }
     for e in 0..TILE {
         let lhs = row_major(w.u[(e * g.k + it.k0) * g.c..].as_ptr(), g.c);
@@ -259,7 +260,7 @@ fn run_item_generic(w: &mut Work) {
         let dst = row_major(m[e * kb * t..].as_mut_ptr(), t);
         matmul((kb, t, g.c), dst, false, lhs, rhs, Parallelism::None);
     }
-    output_tiles(g, m, it, tw, rows, w.y_img, w.epilogue);
+    output_tiles(g, m, it, tw, rows, w.y_img, w.epilogue, w.isa);
 }
 
 thread_local! {
@@ -293,6 +294,7 @@ fn input_tiles(
     v: &mut [f32],
     ci: usize,
     t: usize,
+    isa: Isa,
 ) {
     let (_, tw) = tiles(g);
     // Tile `tx` reads padded columns 2 tx .. 2 tx + 4: evens `tx, tx + 1`, odds `tx, tx + 1`.
@@ -318,7 +320,7 @@ fn input_tiles(
                 _ => (&mut *o, &mut *e),
             };
             let n = src.len() / 2;
-            pairs::split(src, &mut first[at..], &mut second[at + g.pad % 2..]);
+            pairs::split(isa, src, &mut first[at..], &mut second[at + g.pad % 2..]);
             if src.len() % 2 == 1 {
                 first[at + n] = src[2 * n];
             }
@@ -369,6 +371,7 @@ fn output_tiles(
     rows: &mut [f32],
     y_img: *mut f32,
     epilogue: Epilogue,
+    isa: Isa,
 ) {
     let t = (it.ty1 - it.ty0) * tw;
     let kb = it.k1 - it.k0;
@@ -424,7 +427,7 @@ fn output_tiles(
                         .for_each(|v| *v = if *v > 0.0 { *v } else { a * *v });
                 }
                 let row = &mut y[oy * g.wo..][..g.wo];
-                pairs::merge(even, odd, &mut row[..2 * full]);
+                pairs::merge(isa, even, odd, &mut row[..2 * full]);
                 if full < tw {
                     row[2 * full] = even[full];
                 }
@@ -494,8 +497,8 @@ mod tests {
             let (x, wt) = (values(n * c * h * w, 1), values(k * c * 9, 7));
             let want = direct(&g, &x, &wt);
             let u = transform_kernels(&wt, k, c);
-            for threads in [1, 2, 3, 7] {
-                let got = forward(&g, &x, &u, Epilogue::default(), threads);
+            for (threads, isa) in [1, 2, 3, 7].into_iter().flat_map(|t| Isa::available().into_iter().map(move |i| (t, i))) {
+                let got = forward(&g, &x, &u, Epilogue::default(), threads, isa);
                 let err = got
                     .iter()
                     .zip(&want)
@@ -503,7 +506,7 @@ mod tests {
                     .fold(0f32, f32::max);
                 assert!(
                     err < 1e-5,
-                    "{n}x{c}x{h}x{w} k{k} pad {pad}, {threads} threads: max err {err}"
+                    "{n}x{c}x{h}x{w} k{k} pad {pad}, {threads} threads, {isa:?}: max err {err}"
                 );
             }
         }
