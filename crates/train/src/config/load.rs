@@ -15,6 +15,7 @@ pub const PRESETS: &[(&str, &str)] = &[
     ("r34_arcface", include_str!("../../../../configs/r34_arcface.toml")),
     ("r34_softmax", include_str!("../../../../configs/r34_softmax.toml")),
     ("r50_arcface", include_str!("../../../../configs/r50_arcface.toml")),
+    ("standard", include_str!("../../../../configs/standard.toml")),
     ("study_full", include_str!("../../../../configs/study_full.toml")),
     ("study_quick", include_str!("../../../../configs/study_quick.toml")),
 ];
