@@ -5,27 +5,16 @@ mod common;
 
 use arcface_loss::{GradMode, Margin};
 use candle::{Device, Tensor};
-use common::{assert_close, config, flat, head_with};
+use common::{assert_close, config, flat, head_with, json_flat, json_matrix};
 use serde_json::Value;
-
-fn matrix(v: &Value) -> Tensor {
-    let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
-    let (r, c) = (rows.len(), rows[0].len());
-    Tensor::from_vec(rows.concat(), (r, c), &Device::Cpu).unwrap()
-}
-
-fn vector(v: &Value) -> Vec<f64> {
-    let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
-    rows.concat()
-}
 
 // python3 crates/loss/tests/fixtures/make_fixture.py (in that folder) regenerates margins.json.
 #[test]
 fn matches_pytorch_for_every_margin_and_grad_mode() {
     let text = include_str!("fixtures/margins.json");
     let fx: Value = serde_json::from_str(text).unwrap();
-    let emb = matrix(&fx["embeddings"]);
-    let weight = matrix(&fx["weight"]);
+    let emb = json_matrix(&fx["embeddings"]);
+    let weight = json_matrix(&fx["weight"]);
     let labels: Vec<u32> = serde_json::from_value(fx["labels"].clone()).unwrap();
     let labels = Tensor::new(labels, &Device::Cpu).unwrap();
     let cases = fx["cases"].as_array().unwrap();
@@ -42,13 +31,13 @@ fn matches_pytorch_for_every_margin_and_grad_mode() {
         let out = head.forward(e.as_tensor(), &labels).unwrap();
         let grads = out.loss.backward().unwrap();
 
-        assert_close(&format!("{what} logits"), &flat(&out.logits), &vector(&case["logits"]), 1e-9);
+        assert_close(&format!("{what} logits"), &flat(&out.logits), &json_flat(&case["logits"]), 1e-9);
         let loss = out.loss.to_scalar::<f64>().unwrap();
         assert_close(&format!("{what} loss"), &[loss], &[case["loss"].as_f64().unwrap()], 1e-9);
         let ge = flat(grads.get(&e).unwrap());
-        assert_close(&format!("{what} d/demb"), &ge, &vector(&case["grad_emb"]), 1e-7);
+        assert_close(&format!("{what} d/demb"), &ge, &json_flat(&case["grad_emb"]), 1e-7);
         let gw = flat(grads.get(&w).unwrap());
-        assert_close(&format!("{what} d/dweight"), &gw, &vector(&case["grad_weight"]), 1e-7);
+        assert_close(&format!("{what} d/dweight"), &gw, &json_flat(&case["grad_weight"]), 1e-7);
         let correct = out.correct.to_scalar::<u32>().unwrap();
         assert_eq!(correct as u64, case["correct"].as_u64().unwrap(), "{what} correct");
         let th = (std::f64::consts::PI - 0.5).cos();

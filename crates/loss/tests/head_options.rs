@@ -5,32 +5,21 @@ mod common;
 
 use arcface_loss::{GradMode, HeadConfig, LossError, Margin};
 use candle::{Device, Tensor};
-use common::{assert_close, flat, head_with};
+use common::{assert_close, flat, head_with, json_flat, json_matrix};
 use serde_json::Value;
-
-fn matrix(v: &Value) -> Tensor {
-    let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
-    let (r, c) = (rows.len(), rows[0].len());
-    Tensor::from_vec(rows.concat(), (r, c), &Device::Cpu).unwrap()
-}
-
-fn vector(v: &Value) -> Vec<f64> {
-    let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
-    rows.concat()
-}
 
 // python3 crates/loss/tests/fixtures/make_head_options.py (in that folder) regenerates it.
 #[test]
 fn sub_centers_and_label_smoothing_match_pytorch() {
     let fx: Value = serde_json::from_str(include_str!("fixtures/head_options.json")).unwrap();
-    let emb = matrix(&fx["embeddings"]);
+    let emb = json_matrix(&fx["embeddings"]);
     let labels: Vec<u32> = serde_json::from_value(fx["labels"].clone()).unwrap();
     let labels = Tensor::new(labels, &Device::Cpu).unwrap();
     let cases = fx["cases"].as_array().unwrap();
     assert_eq!(cases.len(), 6);
     for case in cases {
         let k = case["sub_centers"].as_u64().unwrap() as usize;
-        let weight = matrix(&fx["weights"][k.to_string()]);
+        let weight = json_matrix(&fx["weights"][k.to_string()]);
         let cfg = HeadConfig {
             embedding_size: emb.dim(1).unwrap(),
             scale: case["scale"].as_f64().unwrap(),
@@ -46,13 +35,13 @@ fn sub_centers_and_label_smoothing_match_pytorch() {
         let out = head.forward(e.as_tensor(), &labels).unwrap();
         let grads = out.loss.backward().unwrap();
 
-        assert_close(&format!("{what} logits"), &flat(&out.logits), &vector(&case["logits"]), 1e-9);
+        assert_close(&format!("{what} logits"), &flat(&out.logits), &json_flat(&case["logits"]), 1e-9);
         let loss = out.loss.to_scalar::<f64>().unwrap();
         assert_close(&format!("{what} loss"), &[loss], &[case["loss"].as_f64().unwrap()], 1e-9);
         let ge = flat(grads.get(&e).unwrap());
-        assert_close(&format!("{what} d/demb"), &ge, &vector(&case["grad_emb"]), 1e-7);
+        assert_close(&format!("{what} d/demb"), &ge, &json_flat(&case["grad_emb"]), 1e-7);
         let gw = flat(grads.get(&w).unwrap());
-        assert_close(&format!("{what} d/dweight"), &gw, &vector(&case["grad_weight"]), 1e-7);
+        assert_close(&format!("{what} d/dweight"), &gw, &json_flat(&case["grad_weight"]), 1e-7);
         let correct = out.correct.to_scalar::<u32>().unwrap();
         assert_eq!(correct as u64, case["correct"].as_u64().unwrap(), "{what} correct");
     }

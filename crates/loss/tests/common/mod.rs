@@ -58,3 +58,16 @@ pub fn assert_close(what: &str, a: &[f64], b: &[f64], tol: f64) {
         assert!((x - y).abs() <= tol * y.abs().max(1.0), "{what}[{i}]: got {x}, want {y} (tol {tol})");
     }
 }
+
+/// A JSON array of rows as an f64 tensor.
+pub fn json_matrix(v: &serde_json::Value) -> Tensor {
+    let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
+    let (r, c) = (rows.len(), rows[0].len());
+    Tensor::from_vec(rows.concat(), (r, c), &Device::Cpu).unwrap()
+}
+
+/// A JSON array of rows, flattened.
+pub fn json_flat(v: &serde_json::Value) -> Vec<f64> {
+    let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
+    rows.concat()
+}
