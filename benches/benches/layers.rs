@@ -5,8 +5,8 @@
 //! `benches/pytorch/compare_layers.py` runs this and times `torch.nn.functional.conv2d` on the
 //! same shapes.
 //!
-//! Run: `cargo bench -p arcface-benches --bench layers` (`ARCFACE_MAX_ISA`-free: the kernels
-//! use the best vector extension the CPU has).
+//! Run: `cargo bench -p arcface-benches --bench layers`; the kernels use the best vector
+//! extension the CPU has.
 
 use std::time::{Duration, Instant};
 

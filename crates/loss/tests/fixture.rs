@@ -5,7 +5,7 @@ mod common;
 
 use arcface_loss::{GradMode, Margin};
 use candle::{Device, Tensor};
-use common::{assert_close, config, flat, head_with, json_flat, json_matrix};
+use common::{assert_matches_case, config, json_matrix};
 use serde_json::Value;
 
 // python3 crates/loss/tests/fixtures/make_fixture.py (in that folder) regenerates margins.json.
@@ -26,20 +26,7 @@ fn matches_pytorch_for_every_margin_and_grad_mode() {
         let scale = case["scale"].as_f64().unwrap();
         let what = format!("{margin:?} {mode:?} s={scale}");
         let cfg = config(weight.dim(0).unwrap(), weight.dim(1).unwrap(), scale, margin, mode);
-        let (head, w) = head_with(&cfg, &weight);
-        let e = candle::Var::from_tensor(&emb).unwrap();
-        let out = head.forward(e.as_tensor(), &labels).unwrap();
-        let grads = out.loss.backward().unwrap();
-
-        assert_close(&format!("{what} logits"), &flat(&out.logits), &json_flat(&case["logits"]), 1e-9);
-        let loss = out.loss.to_scalar::<f64>().unwrap();
-        assert_close(&format!("{what} loss"), &[loss], &[case["loss"].as_f64().unwrap()], 1e-9);
-        let ge = flat(grads.get(&e).unwrap());
-        assert_close(&format!("{what} d/demb"), &ge, &json_flat(&case["grad_emb"]), 1e-7);
-        let gw = flat(grads.get(&w).unwrap());
-        assert_close(&format!("{what} d/dweight"), &gw, &json_flat(&case["grad_weight"]), 1e-7);
-        let correct = out.correct.to_scalar::<u32>().unwrap();
-        assert_eq!(correct as u64, case["correct"].as_u64().unwrap(), "{what} correct");
+        assert_matches_case(&what, &cfg, &weight, &emb, &labels, case);
         let th = (std::f64::consts::PI - 0.5).cos();
         seen_fallback |= case["target_cos"].as_array().unwrap().iter().any(|t| t.as_f64().unwrap() <= th);
     }

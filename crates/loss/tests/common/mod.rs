@@ -71,3 +71,21 @@ pub fn json_flat(v: &serde_json::Value) -> Vec<f64> {
     let rows: Vec<Vec<f64>> = serde_json::from_value(v.clone()).unwrap();
     rows.concat()
 }
+
+/// Runs `cfg`'s head with centers `weight` on `emb` / `labels` and checks logits, loss, both
+/// gradients and the top-1 count against a PyTorch fixture `case`.
+pub fn assert_matches_case(what: &str, cfg: &HeadConfig, weight: &Tensor, emb: &Tensor, labels: &Tensor, case: &serde_json::Value) {
+    let (head, w) = head_with(cfg, weight);
+    let e = Var::from_tensor(emb).unwrap();
+    let out = head.forward(e.as_tensor(), labels).unwrap();
+    let grads = out.loss.backward().unwrap();
+    assert_close(&format!("{what} logits"), &flat(&out.logits), &json_flat(&case["logits"]), 1e-9);
+    let loss = out.loss.to_scalar::<f64>().unwrap();
+    assert_close(&format!("{what} loss"), &[loss], &[case["loss"].as_f64().unwrap()], 1e-9);
+    let ge = flat(grads.get(&e).unwrap());
+    assert_close(&format!("{what} d/demb"), &ge, &json_flat(&case["grad_emb"]), 1e-7);
+    let gw = flat(grads.get(&w).unwrap());
+    assert_close(&format!("{what} d/dweight"), &gw, &json_flat(&case["grad_weight"]), 1e-7);
+    let correct = out.correct.to_scalar::<u32>().unwrap();
+    assert_eq!(correct as u64, case["correct"].as_u64().unwrap(), "{what} correct");
+}
