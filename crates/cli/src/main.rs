@@ -24,6 +24,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Train and evaluate ArcFace face-verification models.
 #[derive(Parser)]
 #[command(name = "arcface", version, about, propagate_version = true)]
