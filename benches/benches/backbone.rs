@@ -9,6 +9,8 @@
 //! to restrict the work, and `ARCFACE_BENCH_CANDLE_CONV=1` to add rows (`..._candle_conv`)
 //! that use candle's own convolution instead of `fastconv`, to measure its speedup (slow).
 
+use arcface_benches as _; // the binary's allocator
+
 use std::time::{Duration, Instant};
 
 use arcface_backbone::{init_varmap, Config, ConvKernel, IResNet, KernelOptions};

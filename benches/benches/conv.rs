@@ -4,6 +4,8 @@
 //!
 //! Run: `cargo bench -p arcface-benches --bench conv` (release build).
 
+use arcface_benches as _; // the binary's allocator
+
 use std::time::{Duration, Instant};
 
 use arcface_kernels::{fastconv, KernelOptions};

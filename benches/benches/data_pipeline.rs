@@ -5,6 +5,8 @@
 //! lfw-mini fixture.
 //! Run: `cargo bench -p arcface-benches --bench data_pipeline`.
 
+use arcface_benches as _; // the binary's allocator
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 

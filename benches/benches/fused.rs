@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench -p arcface-benches --bench fused` (release build).
 
+use arcface_benches as _; // the binary's allocator
+
 use std::time::{Duration, Instant};
 
 use arcface_backbone::batch_norm::BatchNorm;

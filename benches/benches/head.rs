@@ -3,6 +3,8 @@
 //! Run: `cargo bench -p arcface-benches --bench head` (filter e.g. `-- cpu/head/100000`);
 //! peak memory: `/usr/bin/time -v target/release/deps/head-* --bench cpu/head/100000`.
 
+use arcface_benches as _; // the binary's allocator
+
 use arcface_loss::{HeadConfig, MarginHead};
 use candle::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;

@@ -8,6 +8,8 @@
 //! Run: `cargo bench -p arcface-benches --bench layers`; the kernels use the best vector
 //! extension the CPU has.
 
+use arcface_benches as _; // the binary's allocator
+
 use std::time::{Duration, Instant};
 
 use arcface_kernels::{fastconv, KernelOptions};
