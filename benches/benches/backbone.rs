@@ -9,8 +9,6 @@
 //! to restrict the work, and `ARCFACE_BENCH_CANDLE_CONV=1` to add rows (`..._candle_conv`)
 //! that use candle's own convolution instead of `fastconv`, to measure its speedup (slow).
 
-use arcface_benches as _; // the binary's allocator
-
 use std::time::{Duration, Instant};
 
 use arcface_backbone::{init_varmap, Config, ConvKernel, IResNet, KernelOptions};
@@ -104,5 +102,9 @@ fn bench_backbone(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_backbone);
+criterion_group! {
+    name = benches;
+    config = arcface_benches::criterion();
+    targets = bench_backbone
+}
 criterion_main!(benches);

@@ -4,8 +4,6 @@
 //!
 //! Run: `cargo bench -p arcface-benches --bench conv` (release build).
 
-use arcface_benches as _; // the binary's allocator
-
 use std::time::{Duration, Instant};
 
 use arcface_kernels::{fastconv, KernelOptions};
@@ -81,5 +79,9 @@ fn bench_conv(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench_conv);
+criterion_group! {
+    name = benches;
+    config = arcface_benches::criterion();
+    targets = bench_conv
+}
 criterion_main!(benches);

@@ -5,8 +5,6 @@
 //! lfw-mini fixture.
 //! Run: `cargo bench -p arcface-benches --bench data_pipeline`.
 
-use arcface_benches as _; // the binary's allocator
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -97,5 +95,9 @@ fn augmented(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, jpeg, cached, augmented);
+criterion_group! {
+    name = benches;
+    config = arcface_benches::criterion();
+    targets = jpeg, cached, augmented
+}
 criterion_main!(benches);

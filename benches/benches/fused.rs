@@ -5,8 +5,6 @@
 //!
 //! Run: `cargo bench -p arcface-benches --bench fused` (release build).
 
-use arcface_benches as _; // the binary's allocator
-
 use std::time::{Duration, Instant};
 
 use arcface_backbone::batch_norm::BatchNorm;
@@ -89,5 +87,9 @@ fn bench_fused(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_fused);
+criterion_group! {
+    name = benches;
+    config = arcface_benches::criterion();
+    targets = bench_fused
+}
 criterion_main!(benches);

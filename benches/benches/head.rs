@@ -3,8 +3,6 @@
 //! Run: `cargo bench -p arcface-benches --bench head` (filter e.g. `-- cpu/head/100000`);
 //! peak memory: `/usr/bin/time -v target/release/deps/head-* --bench cpu/head/100000`.
 
-use arcface_benches as _; // the binary's allocator
-
 use arcface_loss::{HeadConfig, MarginHead};
 use candle::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
@@ -46,5 +44,9 @@ fn bench_head(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_head);
+criterion_group! {
+    name = benches;
+    config = arcface_benches::criterion();
+    targets = bench_head
+}
 criterion_main!(benches);

@@ -8,8 +8,6 @@
 //! Run: `cargo bench -p arcface-benches --bench layers`; the kernels use the best vector
 //! extension the CPU has.
 
-use arcface_benches as _; // the binary's allocator
-
 use std::time::{Duration, Instant};
 
 use arcface_kernels::{fastconv, KernelOptions};
@@ -173,5 +171,9 @@ fn bench_peak(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_peak, bench_layers);
+criterion_group! {
+    name = benches;
+    config = arcface_benches::criterion();
+    targets = bench_peak, bench_layers
+}
 criterion_main!(benches);

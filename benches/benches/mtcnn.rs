@@ -24,8 +24,6 @@
 //! follow `RAYON_NUM_THREADS` (default: the physical cores); `mtcnn_bench.py --compare --threads
 //! N` sets it to N and PyTorch's to N too. Measured: `benches/results/cpu-2026-11-29-mtcnn.json`.
 
-use arcface_benches as _; // the binary's allocator
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -162,5 +160,9 @@ fn bench_mtcnn(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_mtcnn);
+criterion_group! {
+    name = benches;
+    config = arcface_benches::criterion();
+    targets = bench_mtcnn
+}
 criterion_main!(benches);

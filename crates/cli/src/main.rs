@@ -26,7 +26,7 @@ use clap::{Args, Parser, Subcommand};
 
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: arcface_kernels::allocator::MiMalloc = arcface_kernels::allocator::MiMalloc;
 
 /// Train and evaluate ArcFace face-verification models.
 #[derive(Parser)]
@@ -101,6 +101,8 @@ impl ModelArgs {
 }
 
 fn main() -> ExitCode {
+    #[cfg(feature = "mimalloc")]
+    arcface_kernels::allocator::keep_freed_memory();
     let cli = Cli::parse();
     init_logging();
     match dispatch(cli.command) {

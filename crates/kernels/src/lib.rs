@@ -21,6 +21,8 @@
 //! ```
 #![warn(missing_docs)]
 
+#[cfg(feature = "mimalloc")]
+pub mod allocator;
 pub mod batch_norm;
 mod channelwise;
 mod closed_grad;
