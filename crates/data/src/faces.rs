@@ -18,9 +18,9 @@ pub fn load_detector(dir: &Path) -> Result<Arc<FaceFinder>> {
     if let Some(f) = FINDER.get() {
         return Ok(f.clone());
     }
-    let mtcnn = Mtcnn::load(dir, &candle::Device::Cpu).map_err(|e| DataError::Config(format!(
-        "MTCNN weights for aligned faces: {e} (fetch them with `cargo xtask download mtcnn`)"
-    )))?;
+    // The detector's own error names the file and, for a missing one, how to fetch it.
+    let mtcnn = Mtcnn::load(dir, &candle::Device::Cpu)
+        .map_err(|e| DataError::Config(format!("MTCNN weights for aligned faces: {e}")))?;
     Ok(FINDER.get_or_init(|| Arc::new(FaceFinder::new(mtcnn))).clone())
 }
 
