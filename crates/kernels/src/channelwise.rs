@@ -64,12 +64,12 @@ impl Blocks {
         (MIN_TASK_VALUES / self.l).max(1)
     }
 
-    /// Fills `out` (`N x C x L`) in parallel: `f(b, out_block)` writes block `b`.
-    pub(crate) fn fill(&self, out: &mut [f32], f: impl Fn(usize, &mut [f32]) + Sync) {
-        out.par_chunks_mut(self.l)
-            .with_min_len(self.blocks_per_task())
-            .enumerate()
-            .for_each(|(b, o)| f(b, o));
+    /// A new `N x C x L` buffer filled in parallel, block `b` holding the `L` values of `f(b)`.
+    pub(crate) fn map<I>(&self, f: impl Fn(usize) -> I + Sync) -> Vec<f32>
+    where
+        I: ExactSizeIterator<Item = f32>,
+    {
+        crate::fresh::par_collect(self.n * self.c * self.l, self.l, self.blocks_per_task(), f)
     }
 
     /// Per-channel sums of `K` quantities, `f(b)` giving block `b`'s partial sums.
@@ -166,8 +166,7 @@ mod tests {
         // Block b holds the value b everywhere: channel c sums 4 * (c + c + 3).
         let sums = g.channel_sums(|b| [4.0 * b as f64, 1.0]);
         assert_eq!(sums, vec![[12.0, 2.0], [20.0, 2.0], [28.0, 2.0]]);
-        let mut out = vec![0f32; 24];
-        g.fill(&mut out, |b, o| o.fill(g.channel(b) as f32));
+        let out = g.map(|b| std::iter::repeat_n(g.channel(b) as f32, g.l));
         assert_eq!(&out[..8], &[0., 0., 0., 0., 1., 1., 1., 1.]);
         assert_eq!(&out[12..16], &[0.; 4]);
         Ok(())

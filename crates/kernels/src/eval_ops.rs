@@ -9,13 +9,12 @@
 //! are candle's ops.
 
 use candle::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
-
 use crate::channelwise::{channel_slice, f32_slice};
+use crate::fresh::par_collect;
 
 const OP: &str = "eval-ops";
 
-/// Below this many elements one thread does the whole op.
+/// Below this many elements one task does the whole op.
 const PARALLEL_MIN: usize = 1 << 15;
 
 /// `x * scale[c] + shift[c]` over dim 1 of an `N x C x ...` tensor (`scale`, `shift`: `C`
@@ -74,21 +73,11 @@ impl CustomOp3 for ChannelAffine {
         let x = f32_slice(s1, l1, OP, "input")?;
         let scale = channel_slice(s2, l2, c, OP, "scale")?;
         let shift = channel_slice(s3, l3, c, OP, "shift")?;
-        let mut y = vec![0f32; x.len()];
-        let plane_op = |(i, (yp, xp)): (usize, (&mut [f32], &[f32]))| {
+        let plane = plane.max(1);
+        let y = par_collect(x.len(), plane, PARALLEL_MIN.div_ceil(plane), |i| {
             let (a, b) = (scale[i % c], shift[i % c]);
-            for (yv, xv) in yp.iter_mut().zip(xp) {
-                *yv = xv * a + b;
-            }
-        };
-        if plane == 0 {
-            return Ok((CpuStorage::F32(y), l1.shape().clone()));
-        }
-        if x.len() >= PARALLEL_MIN {
-            y.par_chunks_mut(plane).zip(x.par_chunks(plane)).enumerate().for_each(plane_op);
-        } else {
-            y.chunks_mut(plane).zip(x.chunks(plane)).enumerate().for_each(plane_op);
-        }
+            x[i * plane..(i + 1) * plane].iter().map(move |&v| v * a + b)
+        });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 }
@@ -102,18 +91,11 @@ impl CustomOp2 for Add {
 
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (a, b) = (f32_slice(s1, l1, OP, "lhs")?, f32_slice(s2, l2, OP, "rhs")?);
-        let mut y = vec![0f32; a.len()];
         const CHUNK: usize = 1 << 14;
-        let chunk_op = |((yc, ac), bc): ((&mut [f32], &[f32]), &[f32])| {
-            for ((yv, av), bv) in yc.iter_mut().zip(ac).zip(bc) {
-                *yv = av + bv;
-            }
-        };
-        if a.len() >= PARALLEL_MIN {
-            y.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK)).zip(b.par_chunks(CHUNK)).for_each(chunk_op);
-        } else {
-            chunk_op(((&mut y[..], a), b));
-        }
+        let y = par_collect(a.len(), CHUNK, PARALLEL_MIN / CHUNK, |i| {
+            let range = i * CHUNK..((i + 1) * CHUNK).min(a.len());
+            a[range.clone()].iter().zip(&b[range]).map(|(x, y)| x + y)
+        });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
 }

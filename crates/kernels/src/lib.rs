@@ -34,6 +34,7 @@ pub mod cudnn_conv;
 pub mod device;
 pub mod eval_ops;
 pub mod fastconv;
+mod fresh;
 pub mod frozen_conv;
 pub mod isa;
 pub mod options;

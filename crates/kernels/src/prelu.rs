@@ -141,12 +141,9 @@ impl CustomOp2 for PReluOp {
         let g = Blocks::of(l1.dims())?;
         let x = f32_slice(s1, l1, OP, "input")?;
         let w = channel_slice(s2, l2, g.c, OP, "weight")?;
-        let mut y = vec![0f32; x.len()];
-        g.fill(&mut y, |b, out| {
+        let y = g.map(|b| {
             let wc = w[g.channel(b)];
-            for (o, &v) in out.iter_mut().zip(g.run(x, b)) {
-                *o = if v > 0.0 { v } else { wc * v };
-            }
+            g.run(x, b).iter().map(move |&v| if v > 0.0 { v } else { wc * v })
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -189,12 +186,9 @@ impl CustomOp3 for GradInput {
         let x = f32_slice(s1, l1, OP, "input")?;
         let w = channel_slice(s2, l2, g.c, OP, "weight")?;
         let dy = f32_slice(s3, l3, OP, "output gradient")?;
-        let mut dx = vec![0f32; x.len()];
-        g.fill(&mut dx, |b, out| {
+        let dx = g.map(|b| {
             let wc = w[g.channel(b)];
-            for ((o, &v), &d) in out.iter_mut().zip(g.run(x, b)).zip(g.run(dy, b)) {
-                *o = if v > 0.0 { d } else { wc * d };
-            }
+            g.run(x, b).iter().zip(g.run(dy, b)).map(move |(&v, &d)| if v > 0.0 { d } else { wc * d })
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }

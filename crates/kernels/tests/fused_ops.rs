@@ -58,6 +58,7 @@ fn assert_close(got: &Tensor, want: &Tensor, tol: f64, what: &str) -> Result<()>
     assert_eq!(got.dims(), want.dims(), "{what}: shapes differ");
     let g = got.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
     let w = want.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?;
+    assert!(g.iter().all(|v| v.is_finite()), "{what}: non-finite values");
     let scale = w.iter().fold(1f64, |m, v| m.max(v.abs()));
     let diff = g
         .iter()

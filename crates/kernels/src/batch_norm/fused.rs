@@ -114,12 +114,9 @@ impl CustomOp3 for Normalize {
             .map(|c| (b[c] as f64 - self.mean[c] * scale[c]) as f32)
             .collect();
         let scale: Vec<f32> = scale.into_iter().map(|s| s as f32).collect();
-        let mut y = vec![0f32; x.len()];
-        g.fill(&mut y, |blk, out| {
+        let y = g.map(|blk| {
             let (a, s) = (scale[g.channel(blk)], shift[g.channel(blk)]);
-            for (o, &v) in out.iter_mut().zip(g.run(x, blk)) {
-                *o = v * a + s;
-            }
+            g.run(x, blk).iter().map(move |&v| v * a + s)
         });
         Ok((CpuStorage::F32(y), l1.shape().clone()))
     }
@@ -246,12 +243,9 @@ impl CustomOp2 for GradInput {
                 g.c
             )
         }
-        let mut dx = vec![0f32; x.len()];
-        g.fill(&mut dx, |b, out| {
-            let k = &self.coef[3 * g.channel(b)..3 * g.channel(b) + 3];
-            for ((o, &v), &d) in out.iter_mut().zip(g.run(x, b)).zip(g.run(dy, b)) {
-                *o = k[0] * d + k[1] * v + k[2];
-            }
+        let dx = g.map(|b| {
+            let [k0, k1, k2] = [0, 1, 2].map(|i| self.coef[3 * g.channel(b) + i]);
+            g.run(x, b).iter().zip(g.run(dy, b)).map(move |(&v, &d)| k0 * d + k1 * v + k2)
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
     }

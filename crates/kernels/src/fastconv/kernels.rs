@@ -11,8 +11,9 @@ use gemm::Parallelism;
 use rayon::prelude::*;
 
 use super::im2col::{col2im_channel, im2col_channel, Tile};
-use super::matmul::{matmul, row_major, transposed, Mat};
+use super::matmul::{matmul, row_major, transposed, Mat, SharedOut};
 use super::Geometry;
+use crate::fresh::Unwritten;
 
 /// How one image's work is run: either images go to different threads and each GEMM is
 /// single-threaded, or images go one after another and every GEMM uses all threads.
@@ -134,14 +135,17 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
     if !plan.images_in_parallel {
         return super::split::forward(g, x, w, rayon::current_num_threads());
     }
-    let mut y = vec![0f32; g.n * y_len];
-    for_each_image(plan, &mut y, y_len, scratch_len(g), |i, y_img, col| {
+    let mut y = Unwritten::new(g.n * y_len);
+    let out = SharedOut(y.as_mut_ptr());
+    (0..g.n).into_par_iter().for_each_init(|| vec![0f32; scratch_len(g)], |col, i| {
         let x_img = &x[i * x_len..][..x_len];
+        // SAFETY: image `i`'s `y_len` outputs are inside `y`, and only this task writes them.
+        let y_img = unsafe { out.ptr().add(i * y_len) };
         if g.is_pointwise() {
             let (w, x_img) = (row_major(w.as_ptr(), ckk), row_major(x_img.as_ptr(), p));
             matmul(
                 (g.k, p, ckk),
-                row_major(y_img.as_mut_ptr(), p),
+                row_major(y_img, p),
                 false,
                 w,
                 x_img,
@@ -152,7 +156,8 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
         for t in tiles(g) {
             let col = im2col(g, t, x_img, col, !plan.images_in_parallel);
             let dst = Mat {
-                ptr: y_img[t.oy0 * g.wo..].as_mut_ptr(),
+                // SAFETY: the tile's first output column is inside image `i`'s block.
+                ptr: unsafe { y_img.add(t.oy0 * g.wo) },
                 rs: p as isize,
                 cs: 1,
             };
@@ -163,7 +168,9 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
             matmul((g.k, t.cols(g), ckk), dst, false, w, col, plan.gemm);
         }
     });
-    y
+    // SAFETY: every image's block is written: whole by the pointwise GEMM, else tile by tile
+    // (the tiles cover all output rows), each GEMM writing its band without reading it.
+    unsafe { y.assume_written() }
 }
 
 /// Input gradient: per tile `dcol (CKK x Pt) = W^T (CKK x K) @ dy_n[:, tile]`, then

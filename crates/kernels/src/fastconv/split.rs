@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use super::im2col::{im2col_channel, Tile};
 use super::matmul::{matmul, row_major, Mat, SharedOut};
 use super::Geometry;
+use crate::fresh::Unwritten;
 
 /// Column tiles of at most this many floats stay in L2 between im2col and the GEMM.
 const TILE_FLOATS: usize = 1 << 17;
@@ -62,12 +63,14 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], threads: usize) -> Vec
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * p);
     debug_assert_eq!((x.len(), w.len()), (g.n * x_len, g.k * ckk));
-    let mut y = vec![0f32; g.n * y_len];
+    let mut y = Unwritten::new(g.n * y_len);
+    let y_ptr = y.as_mut_ptr();
     let items = items(g, threads);
     let widest = items.iter().map(|it| it.tile.cols(g)).max().unwrap_or(0);
     let scratch = if g.is_pointwise() { 0 } else { ckk * widest };
-    for (x_img, y_img) in x.chunks_exact(x_len).zip(y.chunks_exact_mut(y_len)) {
-        let out = SharedOut(y_img.as_mut_ptr());
+    for (i, x_img) in x.chunks_exact(x_len).enumerate() {
+        // SAFETY: image `i`'s `y_len` outputs are inside `y`.
+        let out = SharedOut(unsafe { y_ptr.add(i * y_len) });
         items.par_iter().for_each_init(
             || vec![0f32; scratch],
             |col, it| {
@@ -106,7 +109,9 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], threads: usize) -> Vec
             },
         );
     }
-    y
+    // SAFETY: the items' blocks (output channels x tile columns) cover each image's output,
+    // and each GEMM writes its whole block (`accumulate` false: it reads nothing there).
+    unsafe { y.assume_written() }
 }
 
 #[cfg(test)]

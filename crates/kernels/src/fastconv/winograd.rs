@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use super::matmul::{matmul, row_major, SharedOut};
 use super::pairs;
 use super::Geometry;
+use crate::fresh::Unwritten;
 use crate::isa::Isa;
 
 /// Elements of a 4x4 transformed tile: there are 16 GEMMs.
@@ -163,7 +164,7 @@ pub(crate) fn forward(
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * g.ho * g.wo);
     debug_assert!(supports(g));
     debug_assert_eq!((x.len(), u.len()), (g.n * x_len, TILE * g.k * g.c));
-    let mut y = vec![0f32; g.n * y_len];
+    let mut y = Unwritten::new(g.n * y_len);
     let out = SharedOut(y.as_mut_ptr());
     let items = items(g, threads);
     let widest = items
@@ -201,7 +202,10 @@ pub(crate) fn forward(
             });
         });
     });
-    y
+    // SAFETY: the items cover every image, output channel and tile row of `y` once
+    // (`items_cover_each_image_once`), and an item's output transform writes every output
+    // pixel of its block.
+    unsafe { y.assume_written() }
 }
 
 /// One item's operands and buffers.
@@ -499,6 +503,7 @@ mod tests {
             let u = transform_kernels(&wt, k, c);
             for (threads, isa) in [1, 2, 3, 7].into_iter().flat_map(|t| Isa::available().into_iter().map(move |i| (t, i))) {
                 let got = forward(&g, &x, &u, Epilogue::default(), threads, isa);
+                assert!(got.iter().all(|v| v.is_finite()), "an output left unwritten");
                 let err = got
                     .iter()
                     .zip(&want)
