@@ -17,6 +17,15 @@ const OP: &str = "eval-ops";
 /// Below this many elements one task does the whole op.
 const PARALLEL_MIN: usize = 1 << 15;
 
+/// The whole op in one task below [`PARALLEL_MIN`] elements, else as many as rayon likes.
+fn min_chunks_per_task(len: usize) -> usize {
+    if len < PARALLEL_MIN {
+        usize::MAX
+    } else {
+        1
+    }
+}
+
 /// `x * scale[c] + shift[c]` over dim 1 of an `N x C x ...` tensor (`scale`, `shift`: `C`
 /// values each), detached.
 pub fn channel_affine(x: &Tensor, scale: &Tensor, shift: &Tensor) -> Result<Tensor> {
@@ -74,7 +83,7 @@ impl CustomOp3 for ChannelAffine {
         let scale = channel_slice(s2, l2, c, OP, "scale")?;
         let shift = channel_slice(s3, l3, c, OP, "shift")?;
         let plane = plane.max(1);
-        let y = par_collect(x.len(), plane, PARALLEL_MIN.div_ceil(plane), |i| {
+        let y = par_collect(x.len(), plane, min_chunks_per_task(x.len()), |i| {
             let (a, b) = (scale[i % c], shift[i % c]);
             x[i * plane..(i + 1) * plane].iter().map(move |&v| v * a + b)
         });
@@ -92,7 +101,7 @@ impl CustomOp2 for Add {
     fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
         let (a, b) = (f32_slice(s1, l1, OP, "lhs")?, f32_slice(s2, l2, OP, "rhs")?);
         const CHUNK: usize = 1 << 14;
-        let y = par_collect(a.len(), CHUNK, PARALLEL_MIN / CHUNK, |i| {
+        let y = par_collect(a.len(), CHUNK, min_chunks_per_task(a.len()), |i| {
             let range = i * CHUNK..((i + 1) * CHUNK).min(a.len());
             a[range.clone()].iter().zip(&b[range]).map(|(x, y)| x + y)
         });
