@@ -9,6 +9,7 @@
 //! are candle's ops.
 
 use candle::{CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor};
+
 use crate::channelwise::{channel_slice, f32_slice};
 use crate::fresh::par_collect;
 
