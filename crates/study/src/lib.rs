@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use arcface_backbone::KernelOptions;
 pub use error::{Result, StudyError};
 use arcface_data::lfw::VIEW2_FOLDS;
-use arcface_data::{Progress, Protocol};
+use arcface_data::{Align, Progress, Protocol};
 use arcface_eval::{eval_run, EvalOptions, EvalReport, ModelSource, PairSource, RunDir};
 use arcface_loss::Margin;
 use arcface_report::{write_eval_plots, write_report};
@@ -108,7 +108,10 @@ pub fn run_study(opts: &StudyOptions) -> Result<StudyPages> {
     let report = write_report(&all_runs, &opts.out.join("report"))?;
     eprintln!("cross-run report: {}", report.display());
 
-    // Angle statistics on the dev runs.
+    // Angle statistics on the dev runs: their training images, cut as the runs saw them.
+    if opts.base.data.align == Align::Mtcnn {
+        arcface_data::faces::load_detector(&opts.base.data.dir.join("mtcnn")).map_err(arcface_eval::Error::from)?;
+    }
     let mut class_angles = Vec::new();
     let mut pair_angles = Vec::new();
     for (loss, cfg, dir) in &dev_runs {
