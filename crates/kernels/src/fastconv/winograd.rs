@@ -4,20 +4,25 @@
 //!
 //! Reference: Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", CVPR 2016.
 //! With `d` a 4x4 input patch and `g` a 3x3 kernel, the 2x2 output is `A^T [(G g G^T) .*
-//! (B^T d B)] A`. The kernel transform `U = G g G^T` is done once ([`transform_kernels`]), so
-//! this path is for inference, where the kernels do not change. Per image, the input
-//! transforms `V = B^T d B` of a band of tile rows are 16 matrices `C x T` (one per element
-//! of the 4x4 tile), the 16 products `M = U @ V` are single-threaded GEMMs, and the output
-//! transform scatters `A^T M A` into the image. Work items (image, tile rows, output
-//! channels) are cut as in [`super::split`], so batch 1 uses every thread too.
+//! (B^T d B)] A`. The kernel transform `U = G g G^T` is done once per kernel
+//! ([`transform_kernels`]: once for inference, once per call in training). Per work item, the
+//! input transforms `V = B^T d B` of a band of tile rows are 16 matrices `C x T` (one per
+//! element of the 4x4 tile), the 16 products `M = U @ V` are single-threaded GEMMs, and the
+//! output transform scatters `A^T M A` into the image. The transforms run along rows on maps
+//! wider than [`CHANNELS_LAST_WIDTH`], along channels on smaller ones ([`channels_last`]).
+//! Work items (images, tile rows, output channels) are cut as in [`super::split`], so batch
+//! 1 uses every thread too; on small maps an item takes several whole images, so that each
+//! GEMM is wide enough to pay for reading its `U` (16 MB at 512 channels).
 //!
 //! F(2x2, 3x3) in f32 keeps the error at the level of the direct sum (the transforms only
 //! add, subtract and halve); F(4x4, 3x3) would save more but loses about two digits.
 
+mod channels_last;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::matmul::{matmul, row_major, SharedOut};
+use super::matmul::{matmul, row_major, Mat, SharedOut};
 use super::pairs;
 use super::Geometry;
 use crate::fresh::Unwritten;
@@ -28,6 +33,18 @@ const TILE: usize = 16;
 /// A band's transformed input and products aim to fit in L2: floats of `V` plus `M`.
 const BAND_FLOATS: usize = 1 << 18;
 
+/// Items on maps with fewer tiles than this take several images, up to about this many tiles:
+/// a GEMM `K x C @ C x t` reads `U` once for `2 t` flops per element.
+const GROUP_TILES: usize = 64;
+
+/// Maps at most this wide run the transforms along channels ([`channels_last`]).
+const CHANNELS_LAST_WIDTH: usize = 28;
+
+/// Whether `g`'s transforms run along channels rather than along rows.
+fn is_channels_last(g: &Geometry) -> bool {
+    g.wo <= CHANNELS_LAST_WIDTH
+}
+
 /// Below this many input channels (an RGB stem) the 16 GEMMs are too thin to gain anything.
 pub(crate) const MIN_CHANNELS: usize = 8;
 
@@ -36,49 +53,60 @@ pub(crate) fn supports(g: &Geometry) -> bool {
     g.kh == 3 && g.kw == 3 && g.stride == 1 && g.pad <= 2 && g.ho > 0 && g.wo > 0
 }
 
-/// `U = G g G^T` of every `K x C x 3 x 3` kernel, stored as 16 matrices `K x C` (element
-/// `(i, j)` of the 4x4 tile is matrix `4 i + j`).
+/// `U = G g G^T` of every `K x C x 3 x 3` kernel, stored as 16 column-major `K x C` matrices
+/// (element `(i, j)` of the 4x4 tile is matrix `4 i + j`; its column `c` holds the `K` output
+/// channels): the layout the GEMMs read without repacking it.
 pub(crate) fn transform_kernels(w: &[f32], k: usize, c: usize) -> Vec<f32> {
     debug_assert_eq!(w.len(), k * c * 9);
-    // One contiguous [16][C] block per output channel, in parallel; then regrouped by element.
-    let per_k: Vec<Vec<f32>> = w
-        .par_chunks(c * 9)
-        .map(|wk| {
-            let mut out = vec![0f32; TILE * c];
-            for (ci, g) in wk.chunks_exact(9).enumerate() {
-                let u = kernel_tile(g);
-                for (e, v) in u.iter().enumerate() {
-                    out[e * c + ci] = *v;
+    let mut u = Unwritten::new(TILE * k * c);
+    let out = SharedOut(u.as_mut_ptr());
+    // Blocks of output channels: each writes runs of `BLOCK` floats, and reads its kernels
+    // in order.
+    const BLOCK: usize = 16;
+    (0..k.div_ceil(BLOCK)).into_par_iter().for_each(|b| {
+        let (k0, k1) = (b * BLOCK, ((b + 1) * BLOCK).min(k));
+        let n = k1 - k0;
+        for ci in 0..c {
+            // Tap `t` of the block's kernels for input channel `ci`, one lane per kernel.
+            let mut g = [[0f32; BLOCK]; 9];
+            for (lane, ki) in (k0..k1).enumerate() {
+                for (t, tap) in w[(ki * c + ci) * 9..][..9].iter().enumerate() {
+                    g[t][lane] = *tap;
                 }
             }
-            out
-        })
-        .collect();
-    let mut u = vec![0f32; TILE * k * c];
-    for (ki, block) in per_k.iter().enumerate() {
-        for e in 0..TILE {
-            u[(e * k + ki) * c..][..c].copy_from_slice(&block[e * c..][..c]);
+            let tile = kernel_tiles(&g);
+            for (e, run) in tile.iter().enumerate() {
+                // SAFETY: row `(e, ci)` of `u` is `k` long, and only this block writes its
+                // columns `k0..k1`.
+                let dst = unsafe { std::slice::from_raw_parts_mut(out.ptr().add((e * c + ci) * k + k0), n) };
+                match n {
+                    BLOCK => dst.copy_from_slice(run),
+                    _ => dst.copy_from_slice(&run[..n]),
+                }
+            }
         }
-    }
-    u
+    });
+    // SAFETY: the blocks cover every output channel, each writing its columns of all 16 x C
+    // rows.
+    unsafe { u.assume_written() }
 }
 
-/// `G g G^T` for one 3x3 kernel `g` (row-major), with `G = [[1, 0, 0], [1/2, 1/2, 1/2],
-/// [1/2, -1/2, 1/2], [0, 0, 1]]`.
-fn kernel_tile(g: &[f32]) -> [f32; 16] {
-    let gg = |r: [f32; 3]| {
+/// `G g G^T` of 3x3 kernels, one per lane (`g[3 r + s]` holds tap `(r, s)` of each),
+/// with `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`.
+fn kernel_tiles<const L: usize>(g: &[[f32; L]; 9]) -> [[f32; L]; 16] {
+    let gg = |r: [&[f32; L]; 3]| -> [[f32; L]; 4] {
         [
-            r[0],
-            0.5 * (r[0] + r[1] + r[2]),
-            0.5 * (r[0] - r[1] + r[2]),
-            r[2],
+            *r[0],
+            std::array::from_fn(|l| 0.5 * (r[0][l] + r[1][l] + r[2][l])),
+            std::array::from_fn(|l| 0.5 * (r[0][l] - r[1][l] + r[2][l])),
+            *r[2],
         ]
     };
     // Columns first (G g^T per row of g), then rows.
-    let rows: [[f32; 4]; 3] = std::array::from_fn(|r| gg([g[3 * r], g[3 * r + 1], g[3 * r + 2]]));
-    let mut u = [0f32; 16];
+    let rows: [[[f32; L]; 4]; 3] = std::array::from_fn(|r| gg([&g[3 * r], &g[3 * r + 1], &g[3 * r + 2]]));
+    let mut u = [[0f32; L]; 16];
     for j in 0..4 {
-        let col = gg([rows[0][j], rows[1][j], rows[2][j]]);
+        let col = gg([&rows[0][j], &rows[1][j], &rows[2][j]]);
         for i in 0..4 {
             u[4 * i + j] = col[i];
         }
@@ -86,10 +114,12 @@ fn kernel_tile(g: &[f32]) -> [f32; 16] {
     u
 }
 
-/// One work item: tile rows `ty0..ty1` and output channels `k0..k1` of image `image`.
+/// One work item: tile rows `ty0..ty1` and output channels `k0..k1` of images `i0..i1` (all
+/// tile rows when there are several images).
 #[derive(Clone, Copy, Debug)]
 struct Item {
-    image: usize,
+    i0: usize,
+    i1: usize,
     ty0: usize,
     ty1: usize,
     k0: usize,
@@ -102,26 +132,37 @@ fn tiles(g: &Geometry) -> (usize, usize) {
 }
 
 /// The work items for `threads` threads: bands of equal numbers of tile rows, about as many
-/// as fit the L2 budget, and, when the items would not divide evenly among the threads
-/// (batch 1 on small maps), output-channel bands too.
+/// as fit the L2 budget, or groups of images on maps of fewer than [`GROUP_TILES`] tiles, and,
+/// when the items would not divide evenly among the threads (batch 1 on small maps),
+/// output-channel bands too.
 fn items(g: &Geometry, threads: usize) -> Vec<Item> {
     let (th, tw) = tiles(g);
     let band_tiles = (BAND_FLOATS / (TILE * (g.c + g.k))).max(1);
     let by_cache = th.div_ceil((band_tiles / tw).max(1)).max(1);
     // The largest divisor of the tile rows not above the budget's band count: equal bands.
     let bands = (1..=by_cache).rev().find(|b| th % b == 0).unwrap_or(1);
-    let total = g.n * bands;
+    let per_group = match th * tw {
+        t if t < GROUP_TILES => GROUP_TILES.div_ceil(t).min(g.n).max(1),
+        _ => 1,
+    };
+    let groups = g.n.div_ceil(per_group);
+    let (bands, total) = match per_group {
+        1 => (bands, g.n * bands),
+        _ => (1, groups),
+    };
     let k_bands = if total >= 4 * threads || total % threads == 0 {
         1
     } else {
         (threads / gcd(total, threads)).clamp(1, g.k.max(1))
     };
     let mut out = Vec::with_capacity(total * k_bands);
-    for image in 0..g.n {
+    for group in 0..groups {
+        let (i0, i1) = (group * g.n / groups, (group + 1) * g.n / groups);
         for b in 0..bands {
             for kb in 0..k_bands {
                 out.push(Item {
-                    image,
+                    i0,
+                    i1,
                     ty0: b * th / bands,
                     ty1: (b + 1) * th / bands,
                     k0: kb * g.k / k_bands,
@@ -169,20 +210,24 @@ pub(crate) fn forward(
     let items = items(g, threads);
     let widest = items
         .iter()
-        .map(|it| (it.ty1 - it.ty0) * tw)
+        .map(|it| it.tiles(tw))
         .max()
         .unwrap_or(0);
     let k_widest = items.iter().map(|it| it.k1 - it.k0).max().unwrap_or(0);
-    let lens = [TILE * g.c * widest, TILE * k_widest * widest, 16 * (tw + 1)];
+    let extra = match is_channels_last(g) {
+        true => {
+            let rows = items.iter().map(|it| it.ty1 - it.ty0).max().unwrap_or(0);
+            channels_last::scratch_len(g, rows, tw, k_widest)
+        }
+        false => 16 * (tw + 1),
+    };
+    let lens = [TILE * g.c * widest, TILE * k_widest * widest, extra];
     debug_assert!(items.iter().all(|it| it.ty1 <= th));
     items.par_iter().for_each(|it| {
         with_scratch(lens.iter().sum(), |buf| {
             let (v, rest) = buf.split_at_mut(lens[0]);
             let (m, rows) = rest.split_at_mut(lens[1]);
-            let x_img = &x[it.image * x_len..][..x_len];
-            // SAFETY: the item's image, output channels and rows are its own block of `y`.
-            let y_img = unsafe { out.ptr().add(it.image * y_len) };
-            let t = (it.ty1 - it.ty0) * tw;
+            let t = it.tiles(tw);
             let (v, m) = (
                 &mut v[..TILE * g.c * t],
                 &mut m[..TILE * (it.k1 - it.k0) * t],
@@ -192,11 +237,11 @@ pub(crate) fn forward(
                 it,
                 tw,
                 u,
-                x_img,
+                x,
                 v,
                 m,
                 rows,
-                y_img,
+                y: out,
                 epilogue,
                 isa,
             });
@@ -208,17 +253,26 @@ pub(crate) fn forward(
     unsafe { y.assume_written() }
 }
 
+impl Item {
+    /// Tiles (GEMM columns) of the item, `tw` tiles a row.
+    fn tiles(&self, tw: usize) -> usize {
+        (self.i1 - self.i0) * (self.ty1 - self.ty0) * tw
+    }
+}
+
 /// One item's operands and buffers.
 struct Work<'a> {
     g: &'a Geometry,
     it: &'a Item,
     tw: usize,
     u: &'a [f32],
-    x_img: &'a [f32],
+    /// The whole batch.
+    x: &'a [f32],
     v: &'a mut [f32],
     m: &'a mut [f32],
     rows: &'a mut [f32],
-    y_img: *mut f32,
+    /// The whole batch's output; the item writes its own block.
+    y: SharedOut,
     epilogue: Epilogue<'a>,
     /// A level the CPU has.
     isa: Isa,
@@ -252,19 +306,42 @@ unsafe fn run_item_avx2(w: &mut Work) {
 #[inline(always)]
 fn run_item_generic(w: &mut Work) {
     let (g, it, tw) = (w.g, w.it, w.tw);
-    let t = (it.ty1 - it.ty0) * tw;
+    if is_channels_last(g) {
+        let (v, m, scratch) = (&mut *w.v, &mut *w.m, &mut *w.rows);
+        return channels_last::run(g, it, tw, w.u, w.x, v, m, scratch, w.y.ptr(), w.epilogue);
+    }
+    let t = it.tiles(tw);
+    let per_image = (it.ty1 - it.ty0) * tw;
     let kb = it.k1 - it.k0;
     let (v, m, rows) = (&mut *w.v, &mut *w.m, &mut *w.rows);
-    for (ci, plane) in w.x_img.chunks_exact(g.h * g.w).enumerate() {
-        input_tiles(g, plane, it.ty0..it.ty1, rows, v, ci, t, w.isa);
+    let x_len = g.c * g.h * g.w;
+    for (j, image) in (it.i0..it.i1).enumerate() {
+        let x_img = &w.x[image * x_len..][..x_len];
+        for (ci, plane) in x_img.chunks_exact(g.h * g.w).enumerate() {
+            let at = Columns { first: j * per_image, all: t };
+            input_tiles(g, plane, it.ty0..it.ty1, rows, v, ci, at, w.isa);
+        }
     }
     for e in 0..TILE {
-        let lhs = row_major(w.u[(e * g.k + it.k0) * g.c..].as_ptr(), g.c);
+        let lhs = Mat { ptr: w.u[e * g.k * g.c + it.k0..].as_ptr(), rs: 1, cs: g.k as isize };
         let rhs = row_major(v[e * g.c * t..].as_ptr(), t);
         let dst = row_major(m[e * kb * t..].as_mut_ptr(), t);
         matmul((kb, t, g.c), dst, false, lhs, rhs, Parallelism::None);
     }
-    output_tiles(g, m, it, tw, rows, w.y_img, w.epilogue, w.isa);
+    let y_len = g.k * g.ho * g.wo;
+    for (j, image) in (it.i0..it.i1).enumerate() {
+        // SAFETY: the item's images, output channels and rows are its own block of `y`.
+        let y_img = unsafe { w.y.ptr().add(image * y_len) };
+        let at = Columns { first: j * per_image, all: t };
+        output_tiles(g, m, it, tw, at, rows, y_img, w.epilogue, w.isa);
+    }
+}
+
+/// Where one image's tiles sit among the columns of `V` and `M`: from `first`, of `all`.
+#[derive(Clone, Copy)]
+struct Columns {
+    first: usize,
+    all: usize,
 }
 
 thread_local! {
@@ -285,10 +362,11 @@ fn with_scratch(len: usize, f: impl FnOnce(&mut [f32])) {
 }
 
 /// Writes `V = B^T d B` of channel `ci`'s tiles in tile rows `tys` into `v` (16 matrices
-/// `C x t`, `t` = tiles of the band, column = tile index within the band), with `B^T =
+/// `C x at.all`, the image's tiles in columns `at.first + ` their index in the band), with `B^T =
 /// [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`. The input rows are split
 /// into even and odd columns first, so every loop below runs over unit strides and
 /// vectorizes.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn input_tiles(
     g: &Geometry,
@@ -297,10 +375,11 @@ fn input_tiles(
     rows: &mut [f32],
     v: &mut [f32],
     ci: usize,
-    t: usize,
+    at: Columns,
     isa: Isa,
 ) {
     let (_, tw) = tiles(g);
+    let t = at.all;
     // Tile `tx` reads padded columns 2 tx .. 2 tx + 4: evens `tx, tx + 1`, odds `tx, tx + 1`.
     let half = tw + 1;
     let (ev, rest) = rows.split_at_mut(4 * half);
@@ -344,7 +423,7 @@ fn input_tiles(
             }
         }
         // Columns: (B^T d) B, the same four combinations across each tile's columns.
-        let col0 = ci * t + band_row * tw;
+        let col0 = ci * t + at.first + band_row * tw;
         for i in 0..4 {
             let (e, o) = (&bev[i * half..][..half], &bod[i * half..][..half]);
             let at = |j: usize| ((4 * i + j) * g.c) * t + col0;
@@ -364,20 +443,23 @@ fn input_tiles(
 }
 
 /// Scatters `A^T M A` of the item's tiles into the image at `y_img` (`K x Ho x Wo`), with
-/// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`; `m` holds 16 matrices `kb x t`. `rows` is
-/// scratch for one tile row's `A^T M` (8 rows of `tw`).
+/// `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`; `m` holds 16 matrices `kb x at.all`, the image's
+/// tiles in columns from `at.first`. `rows` is scratch for one tile row's `A^T M` (8 rows of
+/// `tw`).
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn output_tiles(
     g: &Geometry,
     m: &[f32],
     it: &Item,
     tw: usize,
+    at: Columns,
     rows: &mut [f32],
     y_img: *mut f32,
     epilogue: Epilogue,
     isa: Isa,
 ) {
-    let t = (it.ty1 - it.ty0) * tw;
+    let t = at.all;
     let kb = it.k1 - it.k0;
     let plane = g.ho * g.wo;
     let full = g.wo / 2;
@@ -386,7 +468,7 @@ fn output_tiles(
         // `2 * ty0 .. 2 * ty1` (clipped to Ho), written nowhere else.
         let y = unsafe { std::slice::from_raw_parts_mut(y_img.add((it.k0 + kk) * plane), plane) };
         for (band_row, ty) in (it.ty0..it.ty1).enumerate() {
-            let e = |el: usize| &m[el * kb * t + kk * t + band_row * tw..][..tw];
+            let e = |el: usize| &m[el * kb * t + kk * t + at.first + band_row * tw..][..tw];
             for dy in 0..2 {
                 let oy = 2 * ty + dy;
                 if oy >= g.ho {
@@ -488,6 +570,7 @@ mod tests {
             .collect()
     }
 
+    /// Along rows and along channels, whole images, bands of rows and groups of images.
     #[test]
     fn matches_the_direct_sum_on_odd_even_sizes_and_paddings() {
         for (n, c, k, h, w, pad) in [
@@ -496,6 +579,11 @@ mod tests {
             (1, 2, 2, 5, 4, 0),
             (3, 5, 6, 4, 3, 2),
             (1, 1, 1, 1, 1, 1),
+            (20, 3, 4, 7, 7, 1),
+            (2, 3, 4, 18, 21, 1),
+            (1, 2, 3, 20, 17, 0),
+            (2, 3, 4, 30, 33, 1),
+            (1, 64, 64, 24, 24, 1),
         ] {
             let g = Geometry::new("test", &[n, c, h, w], &[k, c, 3, 3], 1, pad).unwrap();
             let (x, wt) = (values(n * c * h * w, 1), values(k * c * 9, 7));
@@ -515,6 +603,9 @@ mod tests {
                 );
             }
         }
+        // The 64-channel map above is cut into bands of tile rows.
+        let g = Geometry::new("test", &[1, 64, 24, 24], &[64, 64, 3, 3], 1, 1).unwrap();
+        assert!(items(&g, 1).len() > 1);
     }
 
     #[test]
@@ -525,15 +616,19 @@ mod tests {
             (1, 512, 512, 7),
             (3, 64, 64, 112),
             (32, 128, 128, 28),
+            (32, 512, 512, 7),
+            (5, 256, 256, 14),
         ] {
             let g = Geometry::new("test", &[n, c, side, side], &[k, c, 3, 3], 1, 1).unwrap();
             let (th, _) = tiles(&g);
             for threads in [1, 2, 5] {
                 let mut hits = vec![0u8; n * th * k];
                 for it in items(&g, threads) {
-                    for ty in it.ty0..it.ty1 {
-                        for kk in it.k0..it.k1 {
-                            hits[(it.image * th + ty) * k + kk] += 1;
+                    for image in it.i0..it.i1 {
+                        for ty in it.ty0..it.ty1 {
+                            for kk in it.k0..it.k1 {
+                                hits[(image * th + ty) * k + kk] += 1;
+                            }
                         }
                     }
                 }
