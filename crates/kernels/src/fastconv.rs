@@ -130,8 +130,8 @@ impl CustomOp2 for FastConv2d {
         let w = f32_slice(s2, l2, "weight")?;
         let y = match (winograd_forward(&g, x, w, self.isa), Groups::new(&g)) {
             (Some(y), _) => y,
-            (None, Some(groups)) => grouped::forward(&g, &groups, x, w),
-            (None, None) => kernels::forward(&g, x, w),
+            (None, Some(groups)) => grouped::forward(&g, &groups, x, w, self.isa),
+            (None, None) => kernels::forward(&g, x, w, self.isa),
         };
         Ok((CpuStorage::F32(y), Shape::from(&g.y_dims())))
     }
@@ -151,7 +151,7 @@ impl CustomOp2 for FastConv2d {
             &g,
             self.profiler.as_deref(),
             |w, dy| w.apply_op2_no_bwd(dy, &BackwardInput(g, self.isa)),
-            |x, dy| x.apply_op2_no_bwd(dy, &BackwardWeight(g)),
+            |x, dy| x.apply_op2_no_bwd(dy, &BackwardWeight(g, self.isa)),
         )
     }
 }
@@ -186,7 +186,7 @@ impl CustomOp2 for BackwardInput {
 }
 
 /// Weight gradient op on `(x, dy)`.
-struct BackwardWeight(Geometry);
+struct BackwardWeight(Geometry, Isa);
 
 impl CustomOp2 for BackwardWeight {
     fn name(&self) -> &'static str {
@@ -206,8 +206,8 @@ impl CustomOp2 for BackwardWeight {
         let x = f32_slice(s1, l1, "input")?;
         let dy = f32_slice(s2, l2, "output gradient")?;
         let dw = match Groups::new(g) {
-            Some(groups) => grouped::backward_weight(g, &groups, x, dy),
-            None => kernels::backward_weight(g, x, dy),
+            Some(groups) => grouped::backward_weight(g, &groups, x, dy, self.1),
+            None => kernels::backward_weight(g, x, dy, self.1),
         };
         Ok((CpuStorage::F32(dw), Shape::from(&g.w_dims())))
     }

@@ -5,14 +5,20 @@
 mod common;
 use common::{random, rel_err};
 
-use arcface_kernels::KernelOptions;
+use arcface_kernels::{Isa, KernelOptions};
 use candle::{DType, Device, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 /// `fastconv::conv2d` on the default options.
 fn conv2d(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> candle::Result<Tensor> {
-    arcface_kernels::fastconv::conv2d(x, w, stride, pad, &KernelOptions::default())
+    conv2d_on(x, w, stride, pad, Isa::Avx512)
+}
+
+/// `fastconv::conv2d` with its vector extension capped at `isa`.
+fn conv2d_on(x: &Tensor, w: &Tensor, stride: usize, pad: usize, isa: Isa) -> candle::Result<Tensor> {
+    let opts = KernelOptions { max_isa: isa, ..KernelOptions::default() };
+    arcface_kernels::fastconv::conv2d(x, w, stride, pad, &opts)
 }
 
 /// One case: shapes (n, c, h, w) and (k, c, kh, kh), stride, padding.
@@ -56,16 +62,21 @@ fn naive_conv(x: &Tensor, w: &Tensor, stride: usize, pad: usize) -> candle::Resu
 /// Checks forward and both gradients of one case; the loss is `sum(y * r)` with a random
 /// `r`, so the output gradient is `r` rather than all ones.
 fn check(case: Case, rng: &mut ChaCha8Rng) -> anyhow::Result<()> {
+    check_on(case, rng, Isa::Avx512)
+}
+
+/// [`check`] with the kernels' vector extension capped at `isa`.
+fn check_on(case: Case, rng: &mut ChaCha8Rng, isa: Isa) -> anyhow::Result<()> {
     let [_, c, h, w] = case.x;
     let x = Var::from_tensor(&random(rng, &case.x)?)?;
     let wt = Var::from_tensor(&random(rng, &[case.k, c, case.kernel, case.kernel])?)?;
     let (xs, ws) = (x.as_tensor(), wt.as_tensor());
-    let ours = conv2d(xs, ws, case.stride, case.pad)?;
+    let ours = conv2d_on(xs, ws, case.stride, case.pad, isa)?;
     let candle_y = xs.conv2d(ws, case.pad, case.stride, 1, 1)?;
     let naive_y = naive_conv(xs, ws, case.stride, case.pad)?;
     for (name, reference) in [("candle", &candle_y), ("naive", &naive_y)] {
         let e = rel_err(&ours, reference)?;
-        anyhow::ensure!(e < 1e-4, "{case:?}: forward vs {name}: rel err {e}");
+        anyhow::ensure!(e < 1e-4, "{case:?} {isa:?}: forward vs {name}: rel err {e}");
     }
 
     let r = random(rng, candle_y.dims())?;
@@ -86,30 +97,26 @@ fn check(case: Case, rng: &mut ChaCha8Rng) -> anyhow::Result<()> {
                 .get(var)
                 .ok_or_else(|| anyhow::anyhow!("{case:?}: no {name} grad"))?;
             let e = rel_err(a, b)?;
-            anyhow::ensure!(e < 1e-4, "{case:?}: {what} gradient vs {name}: rel err {e}");
+            anyhow::ensure!(e < 1e-4, "{case:?} {isa:?}: {what} gradient vs {name}: rel err {e}");
         }
     }
     Ok(())
 }
 
+/// Every vector extension the CPU has (the stride-2 column copies and the Winograd
+/// transforms have one build each).
 #[test]
 fn grid_of_kernels_strides_paddings_matches_candle() -> anyhow::Result<()> {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    for kernel in [1, 3] {
-        for stride in [1, 2] {
-            for pad in [0, 1] {
-                // Odd and even sizes, non-square, more and fewer images than threads.
-                for (x, k) in [([1, 3, 7, 7], 5), ([2, 8, 8, 6], 4), ([4, 5, 9, 11], 16)] {
-                    check(
-                        Case {
-                            x,
-                            k,
-                            kernel,
-                            stride,
-                            pad,
-                        },
-                        &mut rng,
-                    )?;
+    for isa in Isa::available() {
+        for kernel in [1, 3] {
+            for stride in [1, 2] {
+                for pad in [0, 1] {
+                    // Odd and even sizes, non-square, more and fewer images than threads, and
+                    // rows of 16 or more stride-2 columns.
+                    for (x, k) in [([1, 3, 7, 7], 5), ([2, 8, 8, 6], 4), ([4, 5, 9, 11], 16), ([1, 4, 37, 40], 8)] {
+                        check_on(Case { x, k, kernel, stride, pad }, &mut rng, isa)?;
+                    }
                 }
             }
         }

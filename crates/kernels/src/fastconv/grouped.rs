@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use super::im2col::{col2im_channel, im2col_channel, Tile};
 use super::matmul::{matmul, row_major, transposed};
 use super::Geometry;
+use crate::isa::Isa;
 
 /// Only maps up to this many output pixels are grouped. Measured on a 2-core AVX2 EPYC at
 /// batch 32: 7x7 maps (stage 4 of an IResNet) run their backward 20-25% faster grouped,
@@ -139,14 +140,14 @@ impl Dims {
 }
 
 /// Fills `col` (CKK x `images * p`) with the column bands of the images in `x_grp`.
-fn im2col_group(g: &Geometry, x_grp: &[f32], images: usize, col: &mut [f32], par: bool) {
+fn im2col_group(g: &Geometry, x_grp: &[f32], images: usize, col: &mut [f32], par: bool, isa: Isa) {
     let d = Dims::new(g);
     let (kk, ld, plane) = (g.kh * g.kw, images * d.p, g.h * g.w);
     let full = Tile::full(g);
     let channel = |(c, rows): (usize, &mut [f32])| {
         for j in 0..images {
             let src = &x_grp[j * d.x_len + c * plane..][..plane];
-            im2col_channel(g, full, src, &mut rows[j * d.p..], ld);
+            im2col_channel(g, full, src, &mut rows[j * d.p..], ld, isa);
         }
     };
     let col = &mut col[..d.ckk * ld];
@@ -208,7 +209,7 @@ fn scatter_bands(g: &Geometry, m: &[f32], images: usize, nchw: &mut [f32], par: 
 }
 
 /// Forward: per group `Y_grp (K x G*P) = W (K x CKK) @ col_grp (CKK x G*P)`.
-pub(super) fn forward(g: &Geometry, groups: &Groups, x: &[f32], w: &[f32]) -> Vec<f32> {
+pub(super) fn forward(g: &Geometry, groups: &Groups, x: &[f32], w: &[f32], isa: Isa) -> Vec<f32> {
     let d = Dims::new(g);
     debug_assert_eq!((x.len(), w.len()), (g.n * d.x_len, g.k * d.ckk));
     let mut y = vec![0f32; g.n * d.y_len];
@@ -225,6 +226,7 @@ pub(super) fn forward(g: &Geometry, groups: &Groups, x: &[f32], w: &[f32]) -> Ve
                 r.len(),
                 &mut col,
                 par,
+                isa,
             );
             matmul(
                 (g.k, cols, d.ckk),
@@ -272,7 +274,7 @@ pub(super) fn backward_input(g: &Geometry, groups: &Groups, w: &[f32], dy: &[f32
 /// Weight gradient: `dW (K x CKK) = sum_groups dY_grp (K x G*P) @ col_grp^T`, one partial
 /// sum per lane, added in lane order so the result is deterministic for a given thread
 /// count.
-pub(super) fn backward_weight(g: &Geometry, groups: &Groups, x: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(super) fn backward_weight(g: &Geometry, groups: &Groups, x: &[f32], dy: &[f32], isa: Isa) -> Vec<f32> {
     let d = Dims::new(g);
     debug_assert_eq!((x.len(), dy.len()), (g.n * d.x_len, g.n * d.y_len));
     let par = groups.inner_parallel();
@@ -291,6 +293,7 @@ pub(super) fn backward_weight(g: &Geometry, groups: &Groups, x: &[f32], dy: &[f3
                     r.len(),
                     &mut col,
                     par,
+                    isa,
                 );
                 let dy_src = &dy[r.start * d.y_len..r.end * d.y_len];
                 gather_bands(g, dy_src, r.len(), &mut dy_grp, par);

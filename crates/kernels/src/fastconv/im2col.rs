@@ -4,7 +4,9 @@
 //! The column matrix rows are `ld` floats apart, so the same code fills a per-image tile
 //! (`ld` = the tile's width) and one image's column band inside a group's wider matrix.
 
+use super::pairs;
 use super::Geometry;
+use crate::isa::Isa;
 
 /// A band of output rows `oy0..oy1`; its column matrix has `(oy1 - oy0) * wo` columns.
 #[derive(Clone, Copy)]
@@ -48,8 +50,9 @@ fn input_row(g: &Geometry, oy: usize, ky: usize) -> Option<usize> {
 }
 
 /// Writes the `kh*kw` column rows of one input channel plane (`h*w`) for one tile; row
-/// `r` is `rows[r * ld..][..t.cols(g)]`.
-pub(super) fn im2col_channel(g: &Geometry, t: Tile, plane: &[f32], rows: &mut [f32], ld: usize) {
+/// `r` is `rows[r * ld..][..t.cols(g)]`. `isa` (a level the CPU has) copies stride 2's
+/// every other pixel.
+pub(super) fn im2col_channel(g: &Geometry, t: Tile, plane: &[f32], rows: &mut [f32], ld: usize, isa: Isa) {
     let pt = t.cols(g);
     for ky in 0..g.kh {
         for kx in 0..g.kw {
@@ -68,6 +71,8 @@ pub(super) fn im2col_channel(g: &Geometry, t: Tile, plane: &[f32], rows: &mut [f
                     let ix0 = lo * g.stride + kx - g.pad;
                     if g.stride == 1 {
                         dst[lo..hi].copy_from_slice(&src[ix0..ix0 + (hi - lo)]);
+                    } else if g.stride == 2 {
+                        pairs::evens(isa, &src[ix0..], &mut dst[lo..hi]);
                     } else {
                         for (j, d) in dst[lo..hi].iter_mut().enumerate() {
                             *d = src[ix0 + j * g.stride];

@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use super::im2col::{col2im_channel, im2col_channel, Tile};
 use super::matmul::{matmul, row_major, transposed, Mat, SharedOut};
 use super::Geometry;
+use crate::isa::Isa;
 use crate::fresh::Unwritten;
 
 /// How one image's work is run: either images go to different threads and each GEMM is
@@ -66,6 +67,7 @@ fn im2col<'a>(
     x_img: &[f32],
     col: &'a mut [f32],
     parallel: bool,
+    isa: Isa,
 ) -> &'a [f32] {
     let rows_len = g.kh * g.kw * t.cols(g);
     let col = &mut col[..g.c * rows_len];
@@ -73,10 +75,10 @@ fn im2col<'a>(
     if parallel {
         col.par_chunks_mut(rows_len)
             .zip(x_img.par_chunks(plane_len))
-            .for_each(|(rows, plane)| im2col_channel(g, t, plane, rows, t.cols(g)));
+            .for_each(|(rows, plane)| im2col_channel(g, t, plane, rows, t.cols(g), isa));
     } else {
         for (rows, plane) in col.chunks_mut(rows_len).zip(x_img.chunks(plane_len)) {
-            im2col_channel(g, t, plane, rows, t.cols(g));
+            im2col_channel(g, t, plane, rows, t.cols(g), isa);
         }
     }
     col
@@ -127,13 +129,13 @@ where
 
 /// Forward: `y_n (K x P) = W (K x CKK) @ col(x_n) (CKK x P)` for every image, one
 /// column tile at a time (the tile's GEMM writes a column band of `y_n`).
-pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
+pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], isa: Isa) -> Vec<f32> {
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * p);
     debug_assert_eq!((x.len(), w.len()), (g.n * x_len, g.k * ckk));
     let plan = Plan::new(g.n);
     if !plan.images_in_parallel {
-        return super::split::forward(g, x, w, rayon::current_num_threads());
+        return super::split::forward(g, x, w, rayon::current_num_threads(), isa);
     }
     let mut y = Unwritten::new(g.n * y_len);
     let out = SharedOut(y.as_mut_ptr());
@@ -154,7 +156,7 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32]) -> Vec<f32> {
             return;
         }
         for t in tiles(g) {
-            let col = im2col(g, t, x_img, col, !plan.images_in_parallel);
+            let col = im2col(g, t, x_img, col, !plan.images_in_parallel, isa);
             let dst = Mat {
                 // SAFETY: the tile's first output column is inside image `i`'s block.
                 ptr: unsafe { y_img.add(t.oy0 * g.wo) },
@@ -218,7 +220,7 @@ pub(super) fn backward_input(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
 /// Weight gradient: `dW (K x CKK) = sum_n sum_tiles dy_n[:, tile] @ col(x_n)[:, tile]^T`,
 /// one partial sum per thread group, added in a fixed order so the result is
 /// deterministic for a given thread count.
-pub(super) fn backward_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(super) fn backward_weight(g: &Geometry, x: &[f32], dy: &[f32], isa: Isa) -> Vec<f32> {
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * p);
     debug_assert_eq!((x.len(), dy.len()), (g.n * x_len, g.n * y_len));
@@ -257,7 +259,7 @@ pub(super) fn backward_weight(g: &Geometry, x: &[f32], dy: &[f32]) -> Vec<f32> {
                 }
                 for t in tiles(g) {
                     let pt = t.cols(g);
-                    let col = im2col(g, t, x_img, &mut col, groups < threads);
+                    let col = im2col(g, t, x_img, &mut col, groups < threads, isa);
                     let dy_tile = Mat {
                         ptr: dy_img[t.oy0 * g.wo..].as_ptr(),
                         rs: p as isize,

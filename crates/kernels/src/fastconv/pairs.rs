@@ -1,7 +1,7 @@
 //! Splitting a row into its even and odd elements and merging them back, with AVX2 where the
-//! CPU has it: the Winograd transforms read and write 2x2 tiles, and the compiler leaves
-//! these stride-2 copies scalar (where they took a third of a 56x56 layer's time). `isa` is a
-//! level the CPU has ([`Isa::capped`]).
+//! CPU has it: the Winograd transforms read and write 2x2 tiles, and stride-2 im2col reads
+//! every other pixel; the compiler leaves these stride-2 copies scalar (where they took a
+//! third of a 56x56 layer's time). `isa` is a level the CPU has ([`Isa::capped`]).
 
 use crate::isa::Isa;
 
@@ -18,6 +18,24 @@ pub(super) fn split(isa: Isa, src: &[f32], even: &mut [f32], odd: &mut [f32]) {
     for k in done..n {
         even[k] = src[2 * k];
         odd[k] = src[2 * k + 1];
+    }
+}
+
+/// `dst[k] = src[2k]` for every `k < dst.len()`; `src` holds at least `2 dst.len() - 1`
+/// floats.
+pub(super) fn evens(isa: Isa, src: &[f32], dst: &mut [f32]) {
+    let n = dst.len();
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if isa >= Isa::Avx2 {
+        // Whole blocks of 8 read 16 floats: stop where `src` has fewer left.
+        let blocks = (src.len() / 2).min(n) / 8 * 8;
+        // SAFETY: the CPU has AVX2 (`isa` is capped); `src` holds `2 blocks` floats and `dst`
+        // `blocks`.
+        done = unsafe { evens_avx2(&src[..2 * blocks], &mut dst[..blocks]) };
+    }
+    for k in done..n {
+        dst[k] = src[2 * k];
     }
 }
 
@@ -60,6 +78,22 @@ unsafe fn split_avx2(src: &[f32], even: &mut [f32], odd: &mut [f32]) -> usize {
     n
 }
 
+/// Eight at a time; returns the evens done (all of `dst`, a multiple of 8 long).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn evens_avx2(src: &[f32], dst: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let n = dst.len() / 8 * 8;
+    let order = |v: __m256| _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(v)));
+    for k in (0..n).step_by(8) {
+        // As in `split_avx2`, without the odd half.
+        let a = _mm256_loadu_ps(src.as_ptr().add(2 * k));
+        let b = _mm256_loadu_ps(src.as_ptr().add(2 * k + 8));
+        _mm256_storeu_ps(dst.as_mut_ptr().add(k), order(_mm256_shuffle_ps::<0b10_00_10_00>(a, b)));
+    }
+    n
+}
+
 /// Eight pairs at a time; returns the pairs done.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -96,6 +130,18 @@ mod tests {
     }
 
     fn every_length(isa: Isa) {
+        for len in 0..70 {
+            let src: Vec<f32> = (0..len).map(|i| i as f32 * 0.5 + 3.0).collect();
+            // Every `dst` length `src` covers: `2 n - 1 <= len`.
+            for n in 0..=(len + 1) / 2 {
+                let mut dst = vec![-1f32; n + 2];
+                evens(isa, &src, &mut dst[..n]);
+                for k in 0..n {
+                    assert_eq!(dst[k], src[2 * k], "{isa:?} evens of {len}, n {n}, k {k}");
+                }
+                assert!(dst[n..].iter().all(|&v| v == -1.0), "evens wrote past n");
+            }
+        }
         for len in 0..70 {
             let src: Vec<f32> = (0..len).map(|i| i as f32 * 1.5 - 7.0).collect();
             let n = len / 2;

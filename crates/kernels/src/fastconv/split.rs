@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use super::im2col::{im2col_channel, Tile};
 use super::matmul::{matmul, row_major, Mat, SharedOut};
 use super::Geometry;
+use crate::isa::Isa;
 use crate::fresh::Unwritten;
 
 /// Column tiles of at most this many floats stay in L2 between im2col and the GEMM.
@@ -59,7 +60,7 @@ fn items(g: &Geometry, threads: usize) -> Vec<Item> {
 }
 
 /// Forward `y_n = W @ col(x_n)` for each image, the work of each image shared by `threads`.
-pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], threads: usize) -> Vec<f32> {
+pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], threads: usize, isa: Isa) -> Vec<f32> {
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * p);
     debug_assert_eq!((x.len(), w.len()), (g.n * x_len, g.k * ckk));
@@ -86,7 +87,7 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], threads: usize) -> Vec
                     let rows_len = g.kh * g.kw * pt;
                     let col = &mut col[..g.c * rows_len];
                     for (rows, plane) in col.chunks_mut(rows_len).zip(x_img.chunks(g.h * g.w)) {
-                        im2col_channel(g, it.tile, plane, rows, pt);
+                        im2col_channel(g, it.tile, plane, rows, pt, isa);
                     }
                     row_major(col.as_ptr(), pt)
                 };
