@@ -178,8 +178,8 @@ impl CustomOp2 for BackwardInput {
         let dy = f32_slice(s2, l2, "output gradient")?;
         let dx = match (winograd_backward_input(g, w, dy, self.1), Groups::new(g)) {
             (Some(dx), _) => dx,
-            (None, Some(groups)) => grouped::backward_input(g, &groups, w, dy),
-            (None, None) => kernels::backward_input(g, w, dy),
+            (None, Some(groups)) => grouped::backward_input(g, &groups, w, dy, self.1),
+            (None, None) => kernels::backward_input(g, w, dy, self.1),
         };
         Ok((CpuStorage::F32(dx), Shape::from(&g.x_dims())))
     }

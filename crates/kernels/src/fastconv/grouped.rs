@@ -158,13 +158,13 @@ fn im2col_group(g: &Geometry, x_grp: &[f32], images: usize, col: &mut [f32], par
 }
 
 /// Adds the column bands of `dcol` (CKK x `images * p`) into the images of `dx_grp`.
-fn col2im_group(g: &Geometry, dcol: &[f32], images: usize, dx_grp: &mut [f32], par: bool) {
+fn col2im_group(g: &Geometry, dcol: &[f32], images: usize, dx_grp: &mut [f32], par: bool, isa: Isa) {
     let d = Dims::new(g);
     let (kk, ld, plane) = (g.kh * g.kw, images * d.p, g.h * g.w);
     let full = Tile::full(g);
     let channel = |(i, dst): (usize, &mut [f32])| {
         let (j, c) = (i / g.c, i % g.c);
-        col2im_channel(g, full, &dcol[c * kk * ld + j * d.p..], ld, dst);
+        col2im_channel(g, full, &dcol[c * kk * ld + j * d.p..], ld, dst, isa);
     };
     let dx_grp = &mut dx_grp[..images * d.x_len];
     match par {
@@ -244,7 +244,7 @@ pub(super) fn forward(g: &Geometry, groups: &Groups, x: &[f32], w: &[f32], isa: 
 
 /// Input gradient: per group `dcol_grp (CKK x G*P) = W^T @ dY_grp (K x G*P)`, then col2im
 /// of each image's band.
-pub(super) fn backward_input(g: &Geometry, groups: &Groups, w: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(super) fn backward_input(g: &Geometry, groups: &Groups, w: &[f32], dy: &[f32], isa: Isa) -> Vec<f32> {
     let d = Dims::new(g);
     debug_assert_eq!((dy.len(), w.len()), (g.n * d.y_len, g.k * d.ckk));
     let mut dx = vec![0f32; g.n * d.x_len];
@@ -265,7 +265,7 @@ pub(super) fn backward_input(g: &Geometry, groups: &Groups, w: &[f32], dy: &[f32
                 row_major(dy_grp.as_ptr(), cols),
                 groups.gemm,
             );
-            col2im_group(g, &dcol, r.len(), dx_out, par);
+            col2im_group(g, &dcol, r.len(), dx_out, par, isa);
         }
     });
     dx

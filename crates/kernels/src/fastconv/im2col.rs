@@ -85,8 +85,8 @@ pub(super) fn im2col_channel(g: &Geometry, t: Tile, plane: &[f32], rows: &mut [f
 }
 
 /// Adds one tile's `kh*kw` column rows of one channel (row `r` at `rows[r * ld..]`) into
-/// its plane.
-pub(super) fn col2im_channel(g: &Geometry, t: Tile, rows: &[f32], ld: usize, plane: &mut [f32]) {
+/// its plane; `isa` as in [`im2col_channel`].
+pub(super) fn col2im_channel(g: &Geometry, t: Tile, rows: &[f32], ld: usize, plane: &mut [f32], isa: Isa) {
     let pt = t.cols(g);
     for ky in 0..g.kh {
         for kx in 0..g.kw {
@@ -107,6 +107,8 @@ pub(super) fn col2im_channel(g: &Geometry, t: Tile, rows: &[f32], ld: usize, pla
                     for (d, s) in dst[ix0..ix0 + (hi - lo)].iter_mut().zip(src) {
                         *d += *s;
                     }
+                } else if g.stride == 2 {
+                    pairs::add_evens(isa, src, &mut dst[ix0..]);
                 } else {
                     for (j, s) in src.iter().enumerate() {
                         dst[ix0 + j * g.stride] += *s;

@@ -85,17 +85,17 @@ fn im2col<'a>(
 }
 
 /// Accumulates one tile's column gradient into the image's input gradient `dx_img`.
-fn col2im(g: &Geometry, t: Tile, col: &[f32], dx_img: &mut [f32], parallel: bool) {
+fn col2im(g: &Geometry, t: Tile, col: &[f32], dx_img: &mut [f32], parallel: bool, isa: Isa) {
     let rows_len = g.kh * g.kw * t.cols(g);
     let plane_len = g.h * g.w;
     if parallel {
         dx_img
             .par_chunks_mut(plane_len)
             .zip(col.par_chunks(rows_len))
-            .for_each(|(plane, rows)| col2im_channel(g, t, rows, t.cols(g), plane));
+            .for_each(|(plane, rows)| col2im_channel(g, t, rows, t.cols(g), plane, isa));
     } else {
         for (plane, rows) in dx_img.chunks_mut(plane_len).zip(col.chunks(rows_len)) {
-            col2im_channel(g, t, rows, t.cols(g), plane);
+            col2im_channel(g, t, rows, t.cols(g), plane, isa);
         }
     }
 }
@@ -177,7 +177,7 @@ pub(super) fn forward(g: &Geometry, x: &[f32], w: &[f32], isa: Isa) -> Vec<f32> 
 
 /// Input gradient: per tile `dcol (CKK x Pt) = W^T (CKK x K) @ dy_n[:, tile]`, then
 /// col2im into `dx_n`.
-pub(super) fn backward_input(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
+pub(super) fn backward_input(g: &Geometry, w: &[f32], dy: &[f32], isa: Isa) -> Vec<f32> {
     let (p, ckk) = (g.ho * g.wo, g.c * g.kh * g.kw);
     let (x_len, y_len) = (g.c * g.h * g.w, g.k * p);
     debug_assert_eq!((dy.len(), w.len()), (g.n * y_len, g.k * ckk));
@@ -211,7 +211,7 @@ pub(super) fn backward_input(g: &Geometry, w: &[f32], dy: &[f32]) -> Vec<f32> {
                 dy_tile,
                 plan.gemm,
             );
-            col2im(g, t, col, dx_img, !plan.images_in_parallel);
+            col2im(g, t, col, dx_img, !plan.images_in_parallel, isa);
         }
     });
     dx

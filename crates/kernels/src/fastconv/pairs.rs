@@ -39,6 +39,24 @@ pub(super) fn evens(isa: Isa, src: &[f32], dst: &mut [f32]) {
     }
 }
 
+/// `dst[2k] += src[k]` for every `k < src.len()`; `dst` holds at least `2 src.len() - 1`
+/// floats.
+pub(super) fn add_evens(isa: Isa, src: &[f32], dst: &mut [f32]) {
+    let n = src.len();
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if isa >= Isa::Avx2 {
+        // Whole blocks of 8 touch 16 floats of `dst`: stop where it has fewer left.
+        let blocks = n.min(dst.len() / 2) / 8 * 8;
+        // SAFETY: the CPU has AVX2 (`isa` is capped); `src` holds `blocks` floats and `dst`
+        // `2 blocks`.
+        done = unsafe { add_evens_avx2(&src[..blocks], &mut dst[..2 * blocks]) };
+    }
+    for k in done..n {
+        dst[2 * k] += src[k];
+    }
+}
+
 /// `dst[2k] = even[k]`, `dst[2k + 1] = odd[k]` for `k < dst.len() / 2`.
 pub(super) fn merge(isa: Isa, even: &[f32], odd: &[f32], dst: &mut [f32]) {
     let n = dst.len() / 2;
@@ -94,6 +112,26 @@ unsafe fn evens_avx2(src: &[f32], dst: &mut [f32]) -> usize {
     n
 }
 
+/// Eight at a time; returns the sums done (all of `src`, a multiple of 8 long). The odd
+/// elements of `dst` get `+ 0.0`, which leaves every value but `-0.0` as it was.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_evens_avx2(src: &[f32], dst: &mut [f32]) -> usize {
+    use std::arch::x86_64::*;
+    let n = src.len() / 8 * 8;
+    let zero = _mm256_setzero_ps();
+    for k in (0..n).step_by(8) {
+        // As in `merge_avx2` with zeros for the odd half: [s0 0 s1 0 .. s3 0], [s4 0 .. s7 0].
+        let s = _mm256_loadu_ps(src.as_ptr().add(k));
+        let (lo, hi) = (_mm256_unpacklo_ps(s, zero), _mm256_unpackhi_ps(s, zero));
+        let d = dst.as_mut_ptr().add(2 * k);
+        _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_permute2f128_ps::<0x20>(lo, hi)));
+        let d = d.add(8);
+        _mm256_storeu_ps(d, _mm256_add_ps(_mm256_loadu_ps(d), _mm256_permute2f128_ps::<0x31>(lo, hi)));
+    }
+    n
+}
+
 /// Eight pairs at a time; returns the pairs done.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
@@ -140,6 +178,13 @@ mod tests {
                     assert_eq!(dst[k], src[2 * k], "{isa:?} evens of {len}, n {n}, k {k}");
                 }
                 assert!(dst[n..].iter().all(|&v| v == -1.0), "evens wrote past n");
+                // Adding them back: every even of `src` doubles, the rest stays.
+                let mut sum = src.clone();
+                add_evens(isa, &dst[..n], &mut sum);
+                for (i, (&s, &x)) in sum.iter().zip(&src).enumerate() {
+                    let want = if i % 2 == 0 && i / 2 < n { 2.0 * x } else { x };
+                    assert_eq!(s, want, "{isa:?} add_evens into {len}, n {n}, i {i}");
+                }
             }
         }
         for len in 0..70 {
