@@ -9,8 +9,9 @@ inference; each with glibc's allocator and with jemalloc preloaded (Debian's lib
 which helps on some machines and hurts on others. Each allocator runs in its own child process.
 
 Run (from the repository root):
-    python3 benches/pytorch/compare_cpu.py [--models r34,r50] [--seconds 10] [--json FILE]
-Criterion's estimates are read from target/criterion/cpu_<model>_<work>/b<batch>/new/.
+    python3 benches/pytorch/compare_cpu.py [--models r34,r50] [--seconds 10] [--threads N] [--json FILE]
+`--threads` (default: every CPU) sets both sides' thread count: RAYON_NUM_THREADS for ours,
+torch.set_num_threads for PyTorch. Criterion's estimates are read from target/criterion/cpu_<model>_<work>/b<batch>/new/.
 """
 import argparse
 import datetime
@@ -35,8 +36,8 @@ WORKS = [("forward", 1, False), ("forward", 32, False), ("train_step", 32, True)
 JEMALLOC = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"
 
 
-def candle_rows(models):
-    env = dict(os.environ, ARCFACE_BENCH_MODELS=models)
+def candle_rows(models, threads):
+    env = dict(os.environ, ARCFACE_BENCH_MODELS=models, RAYON_NUM_THREADS=str(threads))
     cmd = ["cargo", "bench", "-p", "arcface-benches", "--bench", "backbone", "--", "--noplot", "cpu/"]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, cwd=ROOT, env=env, check=True)
@@ -80,7 +81,7 @@ def torch_variants(models, seconds):
     return rows
 
 
-def torch_rows(models, seconds, allocators):
+def torch_rows(models, seconds, allocators, threads):
     """Runs torch_variants in a child process per allocator; {key: {variant+allocator: ips}}."""
     rows = {}
     for alloc in allocators:
@@ -88,7 +89,8 @@ def torch_rows(models, seconds, allocators):
         if alloc == "jemalloc":
             env["LD_PRELOAD"] = JEMALLOC
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            cmd = [sys.executable, __file__, "--torch-only", out.name, "--models", models, "--seconds", str(seconds)]
+            cmd = [sys.executable, __file__, "--torch-only", out.name, "--models", models, "--seconds", str(seconds),
+                   "--threads", str(threads)]
             print(f"+ [{alloc}]", " ".join(cmd[1:]), flush=True)
             subprocess.run(cmd, env=env, check=True)
             with open(out.name) as f:
@@ -123,11 +125,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="r34,r50")
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="threads on both sides")
     ap.add_argument("--json", help="also write the table here as JSON")
     ap.add_argument("--no-jemalloc", action="store_true", help="PyTorch with glibc's allocator only")
     ap.add_argument("--torch-only", metavar="FILE", help=argparse.SUPPRESS)
     a = ap.parse_args()
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(a.threads)
     if a.torch_only:
         rows = torch_variants(a.models, a.seconds)
         with open(a.torch_only, "w") as f:
@@ -139,10 +142,10 @@ def main():
             allocators.append("jemalloc")
         else:
             print(f"note: {JEMALLOC} not found (apt install libjemalloc2); PyTorch with glibc only")
-    ours = candle_rows(a.models)
-    ref = torch_rows(a.models, a.seconds, allocators)
+    ours = candle_rows(a.models, a.threads)
+    ref = torch_rows(a.models, a.seconds, allocators, a.threads)
     print(f"\n{'row':28} {'candle':>10} {'pytorch':>10} {'ratio':>7}   best PyTorch variant"
-          f"   (images/s, {os.cpu_count()} threads, {isa()}, torch {torch.__version__})")
+          f"   (images/s, {a.threads} threads, {isa()}, torch {torch.__version__})")
     table = []
     for key in sorted(ours):
         name, work, batch = key
@@ -156,7 +159,7 @@ def main():
             "date": datetime.date.today().isoformat(),
             "cpu": cpu_name(),
             "isa": isa(),
-            "threads": os.cpu_count(),
+            "threads": a.threads,
             "torch": torch.__version__,
             "allocators": allocators,
             "rows": table,
