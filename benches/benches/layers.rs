@@ -1,5 +1,6 @@
-//! GFLOP/s of every convolution shape of IResNet-50 at 112 px (forward, and forward plus both
-//! gradients) and the machine's FMA peak, measured by a register-only loop, so that each
+//! GFLOP/s of every convolution shape of IResNet-50 at 112 px (the training forward, forward
+//! plus both gradients, and the inference forward of a `FrozenConv`, whose kernel is prepared
+//! once) and the machine's FMA peak, measured by a register-only loop, so that each
 //! layer reads as a fraction of what the cores can do. Criterion's throughput is in
 //! floating-point operations (a multiply-add counts two), so its `elem/s` are FLOP/s.
 //! `benches/pytorch/compare_layers.py` runs this and times `torch.nn.functional.conv2d` on the
@@ -10,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use arcface_kernels::{fastconv, KernelOptions};
+use arcface_kernels::{fastconv, FrozenConv, KernelOptions};
 use candle::{Device, Var};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -46,6 +47,27 @@ fn forward_flops(cin: usize, cout: usize, side: usize, kernel: usize, stride: us
 fn bench_layers(c: &mut Criterion) {
     let device = Device::Cpu;
     let opts = KernelOptions::default();
+    bench_training(c, &device, &opts);
+    let mut group = c.benchmark_group("cpu_layer_infer");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_millis(500));
+    group.measurement_time(Duration::from_secs(3));
+    for (name, cin, cout, side, kernel, stride) in LAYERS {
+        group.throughput(Throughput::Elements(forward_flops(cin, cout, side, kernel, stride)));
+        let x = candle::Tensor::randn(0f32, 1f32, (BATCH, cin, side, side), &device).expect("x");
+        let w = candle::Tensor::randn(0f32, 0.05f32, (cout, cin, kernel, kernel), &device).expect("w");
+        let conv = FrozenConv::new(&w, stride, kernel / 2, Default::default(), &opts)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        group.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| conv.forward(&x, &opts).unwrap_or_else(|e| panic!("{name} infer: {e}")))
+        });
+    }
+    group.finish();
+}
+
+/// The training forward (`fastconv::conv2d`, the Winograd kernel transformed on every call)
+/// alone and with both gradients.
+fn bench_training(c: &mut Criterion, device: &Device, opts: &KernelOptions) {
     for (mode, backward) in [("fwd", false), ("fwd_bwd", true)] {
         let mut group = c.benchmark_group(format!("cpu_layer_{mode}"));
         group.sample_size(10);
@@ -56,8 +78,8 @@ fn bench_layers(c: &mut Criterion) {
             let flops =
                 forward_flops(cin, cout, side, kernel, stride) * if backward { 3 } else { 1 };
             group.throughput(Throughput::Elements(flops));
-            let x = Var::randn(0f32, 1f32, (BATCH, cin, side, side), &device).expect("x");
-            let w = Var::randn(0f32, 0.05f32, (cout, cin, kernel, kernel), &device).expect("w");
+            let x = Var::randn(0f32, 1f32, (BATCH, cin, side, side), device).expect("x");
+            let w = Var::randn(0f32, 0.05f32, (cout, cin, kernel, kernel), device).expect("w");
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
                 b.iter_custom(|iters| {
                     let start = Instant::now();
@@ -67,7 +89,7 @@ fn bench_layers(c: &mut Criterion) {
                             w.as_tensor(),
                             stride,
                             kernel / 2,
-                            &opts,
+                            opts,
                         )
                         .unwrap_or_else(|e| panic!("{name} {mode}: {e}"));
                         if backward {

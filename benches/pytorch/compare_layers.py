@@ -2,8 +2,10 @@
 """Per-layer GFLOP/s of our convolutions (`cargo bench --bench layers`) beside PyTorch's
 `torch.nn.functional.conv2d` on the same shapes, in one run on one machine, each as a share of
 the FMA peak the layers bench measures (a register-only loop per vector extension, on one
-thread and on all). Forward alone, and forward plus the input and weight gradients (counted
-as three forwards). PyTorch's reference is its best of NCHW and channels_last.
+thread and on all). Forward alone (`fwd`, the training forward), forward plus the input and
+weight gradients (`fwd_bwd`, counted as three forwards), and the inference forward of a kernel
+prepared once (`infer`, our `FrozenConv`, against the same no-grad PyTorch forward as `fwd`).
+PyTorch's reference is its best of NCHW and channels_last.
 
 Run (from the repository root):
     python3 benches/pytorch/compare_layers.py [--seconds 1] [--json FILE]
@@ -62,10 +64,13 @@ def ours(batch, rows):
                 continue
             peak[f"{ext}_{t}t"] = 2 * lanes * 12 * (1 << 20) * t / secs / 1e9
     gflops = {}
-    for mode, mult in (("fwd", 1), ("fwd_bwd", 3)):
+    for mode, mult in MODES:
         for name, *shape in rows:
             gflops[(name, mode)] = mult * flops(batch, *shape) / estimate(f"cpu_layer_{mode}", name) / 1e9
     return peak, gflops
+
+
+MODES = (("fwd", 1), ("fwd_bwd", 3), ("infer", 1))
 
 
 def timed(fn, seconds):
@@ -94,6 +99,7 @@ def torch_gflops(batch, rows, seconds):
             for mode, fn, mult in (("fwd", fwd, 1), ("fwd_bwd", fwd_bwd, 3)):
                 g = mult * flops(batch, cin, cout, side, kernel, stride) / timed(fn, seconds) / 1e9
                 out[(name, mode)] = max(out.get((name, mode), 0.0), g)
+        out[(name, "infer")] = out[(name, "fwd")]
     return out
 
 
@@ -113,7 +119,7 @@ def main():
           f"   (GFLOP/s, {threads} threads, {isa()}, torch {torch.__version__})")
     table = []
     for name, *_ in rows:
-        for mode in ("fwd", "fwd_bwd"):
+        for mode, _ in MODES:
             o, t = mine[(name, mode)], ref[(name, mode)]
             print(f"{name:26} {mode:8} {o:8.1f} {t:8.1f} {o / t:5.2f}x {o / best:8.0%} {t / best:9.0%}")
             table.append({"layer": name, "mode": mode, "ours_gflops": o, "torch_gflops": t, "ratio": o / t,

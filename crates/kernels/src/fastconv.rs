@@ -93,15 +93,7 @@ fn winograd_backward_input(g: &Geometry, w: &[f32], dy: &[f32], isa: Isa) -> Opt
     }
     let gt = Geometry::new(OP, &[g.n, g.k, g.ho, g.wo], &[g.c, g.k, 3, 3], 1, 2 - g.pad).ok()?;
     debug_assert_eq!((gt.ho, gt.wo), (g.h, g.w));
-    let mut wt = vec![0f32; w.len()];
-    for (k, wk) in w.chunks_exact(g.c * 9).enumerate() {
-        for (c, taps) in wk.chunks_exact(9).enumerate() {
-            for (t, &v) in taps.iter().enumerate() {
-                wt[(c * g.k + k) * 9 + 8 - t] = v;
-            }
-        }
-    }
-    let u = winograd::transform_kernels(&wt, g.c, g.k);
+    let u = winograd::transform_kernels_transposed(w, g.k, g.c);
     Some(winograd::forward(&gt, dy, &u, winograd::Epilogue::default(), rayon::current_num_threads(), isa))
 }
 

@@ -58,6 +58,19 @@ pub(crate) fn supports(g: &Geometry) -> bool {
 /// channels): the layout the GEMMs read without repacking it.
 pub(crate) fn transform_kernels(w: &[f32], k: usize, c: usize) -> Vec<f32> {
     debug_assert_eq!(w.len(), k * c * 9);
+    transform(k, c, |ko, ci| &w[(ko * c + ci) * 9..][..9], false)
+}
+
+/// [`transform_kernels`] of the kernels of the input gradient's convolution: `w` is `K x C x 3
+/// x 3` and the result that of the `C x K` kernels `w[k][c]` turned 180 degrees.
+pub(crate) fn transform_kernels_transposed(w: &[f32], k: usize, c: usize) -> Vec<f32> {
+    debug_assert_eq!(w.len(), k * c * 9);
+    transform(c, k, |co, ki| &w[(ki * c + co) * 9..][..9], true)
+}
+
+/// `U` of the `k x c` kernels whose taps `kernel(out, in)` gives in order, or in reverse
+/// order when `turned`.
+fn transform<'a>(k: usize, c: usize, kernel: impl Fn(usize, usize) -> &'a [f32] + Sync, turned: bool) -> Vec<f32> {
     let mut u = Unwritten::new(TILE * k * c);
     let out = SharedOut(u.as_mut_ptr());
     // Blocks of output channels: each writes runs of `BLOCK` floats, and reads its kernels
@@ -70,18 +83,19 @@ pub(crate) fn transform_kernels(w: &[f32], k: usize, c: usize) -> Vec<f32> {
             // Tap `t` of the block's kernels for input channel `ci`, one lane per kernel.
             let mut g = [[0f32; BLOCK]; 9];
             for (lane, ki) in (k0..k1).enumerate() {
-                for (t, tap) in w[(ki * c + ci) * 9..][..9].iter().enumerate() {
-                    g[t][lane] = *tap;
+                for (t, tap) in kernel(ki, ci).iter().enumerate() {
+                    g[if turned { 8 - t } else { t }][lane] = *tap;
                 }
             }
             let tile = kernel_tiles(&g);
             for (e, run) in tile.iter().enumerate() {
                 // SAFETY: row `(e, ci)` of `u` is `k` long, and only this block writes its
                 // columns `k0..k1`.
-                let dst = unsafe { std::slice::from_raw_parts_mut(out.ptr().add((e * c + ci) * k + k0), n) };
+                let dst = unsafe { out.ptr().add((e * c + ci) * k + k0) };
                 match n {
-                    BLOCK => dst.copy_from_slice(run),
-                    _ => dst.copy_from_slice(&run[..n]),
+                    // A whole block as one array store: a slice copy would call memmove.
+                    BLOCK => unsafe { dst.cast::<[f32; BLOCK]>().write_unaligned(*run) },
+                    _ => unsafe { std::slice::from_raw_parts_mut(dst, n) }.copy_from_slice(&run[..n]),
                 }
             }
         }
@@ -93,6 +107,7 @@ pub(crate) fn transform_kernels(w: &[f32], k: usize, c: usize) -> Vec<f32> {
 
 /// `G g G^T` of 3x3 kernels, one per lane (`g[3 r + s]` holds tap `(r, s)` of each),
 /// with `G = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`.
+#[inline(always)]
 fn kernel_tiles<const L: usize>(g: &[[f32; L]; 9]) -> [[f32; L]; 16] {
     let gg = |r: [&[f32; L]; 3]| -> [[f32; L]; 4] {
         [
