@@ -68,8 +68,8 @@ pub(crate) fn transform_kernels_transposed(w: &[f32], k: usize, c: usize) -> Vec
     transform(c, k, |co, ki| &w[(ki * c + co) * 9..][..9], true)
 }
 
-/// `U` of the `k x c` kernels whose taps `kernel(out, in)` gives in order, or in reverse
-/// order when `turned`.
+/// `U` of `k x c` kernels: `kernel(out, in)` returns the 9 taps of one, row-major, or in
+/// reverse order (the kernel turned 180 degrees) when `turned`.
 fn transform<'a>(k: usize, c: usize, kernel: impl Fn(usize, usize) -> &'a [f32] + Sync, turned: bool) -> Vec<f32> {
     let mut u = Unwritten::new(TILE * k * c);
     let out = SharedOut(u.as_mut_ptr());
