@@ -241,7 +241,7 @@ pub(crate) fn forward(
     items.par_iter().for_each(|it| {
         with_scratch(lens.iter().sum(), |buf| {
             let (v, rest) = buf.split_at_mut(lens[0]);
-            let (m, rows) = rest.split_at_mut(lens[1]);
+            let (m, scratch) = rest.split_at_mut(lens[1]);
             let t = it.tiles(tw);
             let (v, m) = (
                 &mut v[..TILE * g.c * t],
@@ -255,7 +255,7 @@ pub(crate) fn forward(
                 x,
                 v,
                 m,
-                rows,
+                scratch,
                 y: out,
                 epilogue,
                 isa,
@@ -285,7 +285,8 @@ struct Work<'a> {
     x: &'a [f32],
     v: &'a mut [f32],
     m: &'a mut [f32],
-    rows: &'a mut [f32],
+    /// The row transforms' buffer, or the channels-last copies ([`channels_last::scratch_len`]).
+    scratch: &'a mut [f32],
     /// The whole batch's output; the item writes its own block.
     y: SharedOut,
     epilogue: Epilogue<'a>,
@@ -322,13 +323,13 @@ unsafe fn run_item_avx2(w: &mut Work) {
 fn run_item_generic(w: &mut Work) {
     let (g, it, tw) = (w.g, w.it, w.tw);
     if is_channels_last(g) {
-        let (v, m, scratch) = (&mut *w.v, &mut *w.m, &mut *w.rows);
+        let (v, m, scratch) = (&mut *w.v, &mut *w.m, &mut *w.scratch);
         return channels_last::run(g, it, tw, w.u, w.x, v, m, scratch, w.y.ptr(), w.epilogue);
     }
     let t = it.tiles(tw);
     let per_image = (it.ty1 - it.ty0) * tw;
     let kb = it.k1 - it.k0;
-    let (v, m, rows) = (&mut *w.v, &mut *w.m, &mut *w.rows);
+    let (v, m, rows) = (&mut *w.v, &mut *w.m, &mut *w.scratch);
     let x_len = g.c * g.h * g.w;
     for (j, image) in (it.i0..it.i1).enumerate() {
         let x_img = &w.x[image * x_len..][..x_len];

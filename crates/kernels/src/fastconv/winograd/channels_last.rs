@@ -1,5 +1,5 @@
-//! The Winograd transforms for small maps (IResNet's 14x14 and 7x7 stages), vectorized
-//! across channels: rows of 7 or 14 pixels are too short to vectorize along, but every map
+//! The Winograd transforms for small maps (IResNet's 28x28, 14x14 and 7x7 stages), vectorized
+//! across channels: rows of 7 to 28 pixels are too short to vectorize along well, but every map
 //! has 64 to 512 channels. Each image is copied once into a zero-padded channels-last buffer,
 //! so that the 16 input elements of a tile are 16 contiguous runs of `C` floats; `V` is stored
 //! tile-major (`[element][tile][channel]`) and the GEMMs write `M` the same way
